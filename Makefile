@@ -1,0 +1,50 @@
+# shareai: developer entry points. `make run` and `make test` do their own set-up on a fresh machine.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: setup run test lint proto proto-check bench smoke clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[agent,model,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job: a coordinator and a local node enrolled in it, serving the bundled small model.
+run: $(STAMP)
+	$(BIN)/python -m shareai.demo
+
+## The whole test suite (real llama.cpp on the bundled model where behaviour depends on it).
+test: $(STAMP) proto-check
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check shareai tests bench
+	$(BIN)/mypy
+
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --grpc_python_out=. --pyi_out=. \
+		proto/shareai/proto/fleet/v1/fleet.proto
+
+## Fails when the committed generated code differs from what `make proto` produces now.
+proto-check: $(STAMP)
+	@tmp=$$(mktemp -d); \
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=$$tmp --grpc_python_out=$$tmp --pyi_out=$$tmp \
+		proto/shareai/proto/fleet/v1/fleet.proto && \
+	for f in fleet_pb2.py fleet_pb2_grpc.py fleet_pb2.pyi; do \
+		cmp -s $$tmp/shareai/proto/fleet/v1/$$f shareai/proto/fleet/v1/$$f || \
+		{ echo "stale generated code: shareai/proto/fleet/v1/$$f (run 'make proto')"; rm -rf $$tmp; exit 1; }; \
+	done; rm -rf $$tmp; echo "generated gRPC code is up to date"
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+smoke: $(STAMP)
+	$(BIN)/python -m shareai.coordinator.smoke_local
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,25 @@
+"""`shareai-agent`: the node agent's command line.
+
+Each verb lives beside its concept and is registered here:
+`serve` (agent/serve_cmd.py), `detect` (agent/hardware.py), `enroll` and `run` (agent/control/).
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="shareai node agent: serve local GGUF models, join a coordinator.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _root() -> None:
+    """shareai node agent: serve local GGUF models, join a coordinator."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

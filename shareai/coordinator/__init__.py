@@ -1,0 +1,1 @@
+"""The coordinator: fleet registry (gRPC control plane) and the OpenAI-compatible gateway."""

@@ -1,0 +1,82 @@
+"""`shareai-coordinator`: run the coordinator, and administer a running one through its admin API.
+
+Verb groups live beside their subsystem (`fleet/cli.py`, `governance/cli.py`, ...) and are added
+to `app` here; this module holds only `serve` and the wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import typer
+
+from shareai.coordinator.config import ConfigError, load_config
+
+app = typer.Typer(help="shareai coordinator: fleet registry and OpenAI-compatible gateway.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _root() -> None:
+    """shareai coordinator: fleet registry and OpenAI-compatible gateway."""
+
+
+@app.command()
+def serve(
+    config: Path | None = typer.Option(None, "--config", help="TOML config file."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="State folder (SQLite, admin key hash)."),
+    http_host: str | None = typer.Option(None, "--http-host"),
+    http_port: int | None = typer.Option(None, "--http-port", help="OpenAI API and admin API port [8080]."),
+    grpc_port: int | None = typer.Option(None, "--grpc-port", help="Control-plane port for agents [50051]."),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Run the coordinator (gRPC control plane + HTTP API) until SIGTERM or Ctrl-C."""
+    from shareai.coordinator.app import Coordinator
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if data_dir is not None:
+        cfg.data_dir = data_dir.expanduser()
+    if http_host is not None:
+        cfg.http_host = http_host
+    if http_port is not None:
+        cfg.http_port = http_port
+    if grpc_port is not None:
+        cfg.grpc_port = grpc_port
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        coord = Coordinator(cfg)
+        await coord.start()
+        if coord.admin.generated_key:
+            typer.echo(f"Admin key (shown once, stored hashed): {coord.admin.generated_key}", err=True)
+        typer.echo(f"shareai coordinator: http {coord.url}  grpc {coord.grpc_target}", err=True)
+        try:
+            await stop.wait()
+        finally:
+            typer.echo("shutting down...", err=True)
+            await coord.stop()
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Coordinator configuration: a TOML file (`--config`), overridden by flags, validated at start-up.
+
+    [server]
+    http_host = "127.0.0.1"
+    http_port = 8080
+    grpc_port = 50051
+    data_dir = "~/.local/share/shareai-coordinator"
+    max_body_bytes = 4194304
+
+    [fleet]
+    heartbeat_interval_s = 5.0
+    patience = 3                    # heartbeats missed before a node is offline
+
+    [routing]
+    default_policy = "cheapest"     # cheapest | fastest | least-loaded | prefer-nodes | nodes-only | weighted
+
+    [nodes]                         # price of own nodes, per 1M tokens, for cost comparison
+    input_per_mtok = 0.0
+    output_per_mtok = 0.0
+    energy_per_kwh = 0.0            # optional: price nodes by measured power draw instead
+
+    [auth]
+    api_keys = ["${GATEWAY_KEY}"]   # bootstrap gateway keys until orgs and keys exist
+
+    [[providers]]
+    name = "provider-a"
+    base_url = "http://127.0.0.1:9001/v1"
+    api_keys = ["${PROVIDER_A_KEY}"]  # literals or ${ENV}; several keys form a pool
+    timeout_s = 30
+    weight = 1
+
+    [[providers.models]]
+    name = "gemma-3-270m"           # public model name clients use
+    upstream = "gemma"              # name at the provider (default: same as name)
+    input_per_mtok = 0.10
+    output_per_mtok = 0.40
+
+`${NAME}` in any string is replaced by the environment variable NAME; an unset one is a start-up
+error naming it, never an empty key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+POLICIES = ("cheapest", "fastest", "least-loaded", "prefer-nodes", "nodes-only", "weighted")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+@dataclass(slots=True)
+class ProviderModel:
+    name: str
+    upstream: str
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+
+
+@dataclass(slots=True)
+class ProviderConfig:
+    name: str
+    base_url: str
+    api_keys: list[str] = field(default_factory=list)
+    timeout_s: float = 30.0
+    weight: float = 1.0
+    models: list[ProviderModel] = field(default_factory=list)
+
+    def model(self, public_name: str) -> ProviderModel | None:
+        return next((m for m in self.models if m.name == public_name), None)
+
+
+@dataclass(slots=True)
+class NodePricing:
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+    energy_per_kwh: float = 0.0
+
+
+@dataclass(slots=True)
+class CoordinatorConfig:
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    grpc_host: str = "0.0.0.0"
+    grpc_port: int = 50051
+    data_dir: Path = field(default_factory=lambda: Path("~/.local/share/shareai-coordinator").expanduser())
+    max_body_bytes: int = 4 * 1024 * 1024
+    heartbeat_interval_s: float = 5.0
+    patience: int = 3
+    default_policy: str = "cheapest"
+    node_pricing: NodePricing = field(default_factory=NodePricing)
+    api_keys: list[str] = field(default_factory=list)
+    providers: list[ProviderConfig] = field(default_factory=list)
+    # Where the coordinator's own HTTP API is reachable by others (install scripts embed it).
+    public_url: str | None = None
+
+    def validate(self) -> CoordinatorConfig:
+        if self.default_policy not in POLICIES:
+            raise ConfigError(
+                f"routing.default_policy must be one of {', '.join(POLICIES)}, got {self.default_policy!r}"
+            )
+        if self.heartbeat_interval_s <= 0:
+            raise ConfigError("fleet.heartbeat_interval_s must be > 0")
+        if self.patience < 1:
+            raise ConfigError("fleet.patience must be >= 1")
+        names = [p.name for p in self.providers]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ConfigError(f"providers: duplicate name(s) {sorted(dup)}")
+        for p in self.providers:
+            if p.name in ("node",) or p.name.startswith("node:"):
+                raise ConfigError(f"providers: the name {p.name!r} is reserved for own nodes")
+            if not p.base_url.startswith(("http://", "https://")):
+                raise ConfigError(f"providers.{p.name}.base_url must be an http(s) URL, got {p.base_url!r}")
+            if p.timeout_s <= 0:
+                raise ConfigError(f"providers.{p.name}.timeout_s must be > 0")
+            if p.weight < 0:
+                raise ConfigError(f"providers.{p.name}.weight must be >= 0")
+            if not p.models:
+                raise ConfigError(f"providers.{p.name} declares no [[providers.models]]")
+        return self
+
+    def masked(self) -> dict[str, Any]:
+        """For start-up logs: everything but secrets."""
+        return {
+            "http": f"{self.http_host}:{self.http_port}",
+            "grpc": f"{self.grpc_host}:{self.grpc_port}",
+            "data_dir": str(self.data_dir),
+            "heartbeat_interval_s": self.heartbeat_interval_s,
+            "patience": self.patience,
+            "default_policy": self.default_policy,
+            "api_keys": len(self.api_keys),
+            "providers": [
+                {"name": p.name, "base_url": p.base_url, "keys": len(p.api_keys), "models": [m.name for m in p.models]}
+                for p in self.providers
+            ],
+        }
+
+
+def _expand(value: Any, where: str) -> Any:
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{where}: environment variable {name} is not set")
+            return os.environ[name]
+        return _ENV.sub(sub, value)
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+def _get(table: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str, default: Any) -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) and typ is not bool:
+        raise ConfigError(f"{where}.{key} must be {getattr(typ, '__name__', typ)}, got a boolean")
+    if not isinstance(value, typ):
+        raise ConfigError(f"{where}.{key} must be {getattr(typ, '__name__', typ)}, got {type(value).__name__}")
+    return value
+
+
+def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{key}] must be a table")
+    return value
+
+
+def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
+    doc = _expand(doc, "config")
+    known = {"server", "fleet", "routing", "nodes", "auth", "providers", "governance"}
+    unknown = set(doc) - known
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s): {sorted(unknown)}")
+    cfg = CoordinatorConfig()
+    server = _table(doc, "server")
+    cfg.http_host = _get(server, "http_host", str, "server", cfg.http_host)
+    cfg.http_port = _get(server, "http_port", int, "server", cfg.http_port)
+    cfg.grpc_host = _get(server, "grpc_host", str, "server", cfg.grpc_host)
+    cfg.grpc_port = _get(server, "grpc_port", int, "server", cfg.grpc_port)
+    if "data_dir" in server:
+        cfg.data_dir = Path(_get(server, "data_dir", str, "server", "")).expanduser()
+    cfg.max_body_bytes = _get(server, "max_body_bytes", int, "server", cfg.max_body_bytes)
+    cfg.public_url = _get(server, "public_url", str, "server", None)
+    fleet = _table(doc, "fleet")
+    cfg.heartbeat_interval_s = _get(fleet, "heartbeat_interval_s", float, "fleet", cfg.heartbeat_interval_s)
+    cfg.patience = _get(fleet, "patience", int, "fleet", cfg.patience)
+    routing = _table(doc, "routing")
+    cfg.default_policy = _get(routing, "default_policy", str, "routing", cfg.default_policy)
+    nodes = _table(doc, "nodes")
+    cfg.node_pricing = NodePricing(
+        input_per_mtok=_get(nodes, "input_per_mtok", float, "nodes", 0.0),
+        output_per_mtok=_get(nodes, "output_per_mtok", float, "nodes", 0.0),
+        energy_per_kwh=_get(nodes, "energy_per_kwh", float, "nodes", 0.0),
+    )
+    auth = _table(doc, "auth")
+    cfg.api_keys = [k for k in _get(auth, "api_keys", list, "auth", []) if k]
+    providers = doc.get("providers", [])
+    if not isinstance(providers, list):
+        raise ConfigError("providers must be an array of tables ([[providers]])")
+    for i, p in enumerate(providers):
+        where = f"providers[{i}]"
+        if not isinstance(p, dict):
+            raise ConfigError(f"{where} must be a table")
+        name = _get(p, "name", str, where, None)
+        base_url = _get(p, "base_url", str, where, None)
+        if not name or not base_url:
+            raise ConfigError(f"{where} needs name and base_url")
+        models = []
+        for j, m in enumerate(_get(p, "models", list, where, [])):
+            mwhere = f"providers.{name}.models[{j}]"
+            if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+                raise ConfigError(f"{mwhere} needs a name")
+            models.append(ProviderModel(
+                name=m["name"],
+                upstream=_get(m, "upstream", str, mwhere, m["name"]),
+                input_per_mtok=_get(m, "input_per_mtok", float, mwhere, 0.0),
+                output_per_mtok=_get(m, "output_per_mtok", float, mwhere, 0.0),
+            ))
+        keys = _get(p, "api_keys", list, where, [])
+        if not all(isinstance(k, str) for k in keys):
+            raise ConfigError(f"{where}.api_keys must be strings")
+        cfg.providers.append(ProviderConfig(
+            name=name,
+            base_url=base_url.rstrip("/"),
+            api_keys=[k for k in keys if k],
+            timeout_s=_get(p, "timeout_s", float, where, 30.0),
+            weight=_get(p, "weight", float, where, 1.0),
+            models=models,
+        ))
+    return cfg.validate()
+
+
+def load_config(path: Path | None) -> CoordinatorConfig:
+    if path is None:
+        return CoordinatorConfig().validate()
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(doc)

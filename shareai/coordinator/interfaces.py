@@ -1,0 +1,125 @@
+"""The contracts between the coordinator's subsystems.
+
+    fleet (control plane)  ──NodeDirectory──▶  gateway  ◀──Governor──  governance
+                                                  │
+                                             UsageRecord ──▶ governance (accounting)
+
+The gateway depends only on these protocols, so it is tested with small in-test implementations
+and wired to the real fleet registry and governance in `app.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class NodeModelLoad:
+    slots: int
+    slots_busy: int
+    slots_free: int
+    queue_depth: int
+    queue_limit: int
+    n_ctx: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRoute:
+    """A snapshot of one node serving one model, as the gateway needs it to route and forward."""
+
+    node_id: str
+    name: str
+    org: str
+    endpoint_url: str  # the node's OpenAI base URL, ending in /v1
+    data_plane_secret: str  # sent as `Authorization: Bearer ...` to the node
+    model: str
+    load: NodeModelLoad
+    input_per_mtok: float | None  # the node's advertised price; None -> the [nodes] default
+    output_per_mtok: float | None
+    power_w: float | None = None  # last measured GPU power draw, for energy pricing
+
+
+class NodeDirectory(Protocol):
+    """Live view of the fleet: only online, available (not away, draining or revoked) nodes."""
+
+    def routes_for(self, model: str, org: str | None) -> list[NodeRoute]:
+        """Nodes serving `model`; `org=None` means every org's nodes (bootstrap/admin keys)."""
+        ...
+
+    def model_names(self, org: str | None) -> set[str]:
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling the gateway, resolved from the API key."""
+
+    key_id: str
+    org: str | None  # None: a bootstrap key (admin key, [auth].api_keys): sees all nodes, no org limits
+    allowed_models: frozenset[str] | None = None  # None: every model
+    policy: str | None = None  # the org's (or key's) routing policy; None: config default
+    private: bool = False  # nodes-only, whatever a request header asks
+    cache_mode: str = "off"  # off | deterministic | all
+    cache_ttl_s: float = 300.0
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, token: str | None) -> Principal:
+        """Raises `AuthenticationError` (401) for a missing, unknown, revoked or expired key."""
+        ...
+
+
+class Admission(Protocol):
+    """A request admitted past rate limits and quotas, holding a reservation until settled."""
+
+    headers: dict[str, str]  # x-ratelimit-* headers to put on the answer
+
+    def settle(self, *, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
+        ...
+
+    def release(self) -> None:
+        """The request failed before using anything: give the reservation back."""
+        ...
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    ts: float
+    org: str | None
+    key_id: str
+    model: str
+    route: str  # provider name, or "node:<id>"
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms: float
+    ttft_ms: float | None
+    status: int
+    attempts: int
+    cache_hit: bool
+    stream: bool
+    endpoint: str = "chat.completions"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResponse:
+    body: dict[str, Any]  # the full non-streaming response (streams are replayed from it)
+    route: str
+
+
+class Governor(Protocol):
+    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int) -> Admission:
+        """Raises `RateLimited` or `QuotaExceeded` (429) with headers."""
+        ...
+
+    def cache_get(self, principal: Principal, request: dict[str, Any]) -> CachedResponse | None:
+        ...
+
+    def cache_put(self, principal: Principal, request: dict[str, Any], response: CachedResponse) -> None:
+        ...
+
+    def record(self, usage: UsageRecord) -> None:
+        """Never blocks: goes through the accounting buffer."""
+        ...

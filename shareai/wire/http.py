@@ -1,0 +1,92 @@
+"""aiohttp glue for OpenAI-shaped servers: JSON bodies with a size limit, errors as OpenAI bodies.
+
+Both the node agent and the coordinator install `error_middleware`, so no handler ever answers
+with a traceback or an HTML error page: `OpenAIError`s become their status and body, aiohttp's own
+HTTP errors (unknown route, wrong method) are reshaped, anything else is logged and becomes a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from shareai.wire.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    OpenAIError,
+    PayloadTooLarge,
+    ServerError,
+    from_status,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(err: OpenAIError, headers: Mapping[str, str] | None = None) -> web.Response:
+    merged = {**err.headers, **(headers or {})}
+    return web.json_response(err.body(), status=err.status, headers=merged)
+
+
+async def read_json(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Any:
+    """The decoded JSON body; 413 past `max_bytes` (checked before and while reading), 400 if not JSON."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge(f"Request body of {request.content_length} bytes exceeds the limit of {max_bytes} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {max_bytes} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise InvalidRequest("The request body is empty; expected a JSON object.", code="invalid_json")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except OpenAIError as err:
+        return error_response(err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        shaped: OpenAIError
+        if exc.status == 404:
+            shaped = NotFound(f"Unknown path {request.method} {request.path}.", code="unknown_url")
+        elif exc.status == 405:
+            shaped = MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}.")
+        elif exc.status == 413:
+            shaped = PayloadTooLarge("Request body too large.")
+        else:
+            shaped = from_status(exc.status, exc.reason or "HTTP error")
+        return error_response(shaped)
+    except (ConnectionResetError, web.HTTPClientError):
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(ServerError("Internal server error.", code="internal_error"))
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of `Authorization: Bearer <token>` (or `api-key:` as Azure clients send it)."""
+    auth = request.headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    alt = request.headers.get("api-key")
+    return alt.strip() if alt else None
