@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from shareai.coordinator.store.buffer import BatchWriter
+from shareai.coordinator.store.db import Database, Schema
+
+SCHEMA = Schema("nums", ((1, ("CREATE TABLE nums (n INTEGER NOT NULL)",)),))
+
+
+def insert(conn: sqlite3.Connection, batch: Sequence[int]) -> None:
+    conn.executemany("INSERT INTO nums (n) VALUES (?)", [(n,) for n in batch])
+
+
+async def count(db: Database) -> int:
+    row = await db.fetchone("SELECT COUNT(*) FROM nums")
+    assert row is not None
+    return int(row[0])
+
+
+async def test_flushes_within_interval_and_drains_on_close(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "b.db", [SCHEMA])
+    writer: BatchWriter[int] = BatchWriter(db, insert, name="t", interval_s=0.05, max_batch=1000)
+    writer.start()
+    for i in range(10):
+        writer.put(i)
+    for _ in range(100):
+        if await count(db) == 10:
+            break
+        await asyncio.sleep(0.02)
+    assert await count(db) == 10
+    for i in range(2500):  # more than one batch, still pending at close
+        writer.put(i)
+    await writer.close()
+    assert await count(db) == 2510 and writer.pending == 0
+    await db.close()
+
+
+async def test_failed_flush_keeps_records_for_retry(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "b.db", [SCHEMA])
+    fail = {"on": True}
+
+    def flaky(conn: sqlite3.Connection, batch: Sequence[int]) -> None:
+        if fail["on"]:
+            raise sqlite3.OperationalError("disk I/O error")
+        insert(conn, batch)
+
+    writer: BatchWriter[int] = BatchWriter(db, flaky, name="t", interval_s=0.02)
+    writer.start()
+    writer.put(1)
+    writer.put(2)
+    for _ in range(100):
+        if writer.failures:
+            break
+        await asyncio.sleep(0.01)
+    assert writer.failures >= 1 and writer.pending == 2
+    fail["on"] = False
+    await writer.close()
+    assert await count(db) == 2
+    await db.close()
