@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint proto proto-check bench smoke clean
+.PHONY: setup tools run test lint proto proto-check bench smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,12 +14,19 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+## System tools the tests use (shellcheck for the installers); installed with apt where missing.
+tools:
+	@command -v shellcheck >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; \
+		else echo "shellcheck is missing: install it (apt-get install shellcheck)"; exit 1; fi; }
+
 ## The main job: a coordinator and a local node enrolled in it, serving the bundled small model.
 run: $(STAMP)
 	$(BIN)/python -m shareai.demo
 
 ## The whole test suite (real llama.cpp on the bundled model where behaviour depends on it).
-test: $(STAMP) proto-check
+test: $(STAMP) tools proto-check
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
