@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from shareai.agent.hardware import detect_command
+
 app = typer.Typer(help="shareai node agent: serve local GGUF models, join a coordinator.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 
@@ -15,6 +17,9 @@ app = typer.Typer(help="shareai node agent: serve local GGUF models, join a coor
 @app.callback()
 def _root() -> None:
     """shareai node agent: serve local GGUF models, join a coordinator."""
+
+
+app.command("detect")(detect_command)
 
 
 def main() -> None:
