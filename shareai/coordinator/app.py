@@ -46,7 +46,10 @@ class Subsystem(Protocol):
 
 def default_subsystems() -> list[Subsystem]:
     """The coordinator's subsystems in dependency order (fleet -> governance -> gateway)."""
-    subsystems: list[Subsystem] = []
+    from shareai.coordinator.fleet import FleetSubsystem
+    from shareai.coordinator.governance import GovernanceSubsystem
+
+    subsystems: list[Subsystem] = [FleetSubsystem(), GovernanceSubsystem()]
     return subsystems
 
 
@@ -116,9 +119,9 @@ class Coordinator:
             await sub.start(self)
         self.grpc_port = self.grpc_server.add_insecure_port(f"{cfg.grpc_host}:{cfg.grpc_port}")
         await self.grpc_server.start()
-        self._runner = web.AppRunner(self.http_app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.http_app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, cfg.http_host, cfg.http_port, shutdown_timeout=5.0)
+        site = web.TCPSite(self._runner, cfg.http_host, cfg.http_port)
         await site.start()
         server = site._server
         assert server is not None and server.sockets  # type: ignore[attr-defined]

@@ -74,6 +74,21 @@ def serve(
         raise typer.Exit(1) from None
 
 
+def _add_groups() -> None:
+    from shareai.coordinator.fleet.cli import nodes_app, token_app
+
+    app.add_typer(token_app, name="token")
+    app.add_typer(nodes_app, name="nodes")
+
+    from shareai.coordinator.governance.cli import GROUPS
+
+    for name, group in GROUPS.items():
+        app.add_typer(group, name=name)
+
+
+_add_groups()
+
+
 def main() -> None:
     app()
 

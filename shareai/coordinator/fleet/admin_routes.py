@@ -1,0 +1,97 @@
+"""The fleet's admin HTTP API (under /admin/v1/, admin key required), used by the CLI verbs.
+
+    POST /admin/v1/tokens               {"org", "ttl_s"?, "uses"?} -> the token, shown this once
+    GET  /admin/v1/tokens               tokens without their secrets
+    GET  /admin/v1/nodes[?org=O]        {"data": [node, ...]}
+    GET  /admin/v1/nodes/{id}           node
+    POST /admin/v1/nodes/{id}/revoke    node (now "revoked"; out of routing at once)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from shareai.coordinator.fleet.errors import NodeRevoked, NodeUnknown
+from shareai.coordinator.fleet.service import FleetService
+from shareai.coordinator.fleet.tokens import token_state
+from shareai.wire.errors import InvalidRequest, NotFound
+from shareai.wire.http import read_json
+
+MAX_TTL_S = 365 * 24 * 3600.0
+MAX_USES = 100_000
+
+
+def _number(body: dict[str, Any], key: str, default: float, *, integer: bool = False) -> float:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+        raise InvalidRequest(f"'{key}' must be {'an integer' if integer else 'a number'}.", param=key)
+    return value
+
+
+class FleetAdminRoutes:
+    def __init__(self, fleet: FleetService, coord: Any) -> None:
+        self._fleet = fleet
+        self._coord = coord
+
+    def add_to(self, app: web.Application) -> None:
+        r = app.router
+        r.add_post("/admin/v1/tokens", self.create_token)
+        r.add_get("/admin/v1/tokens", self.list_tokens)
+        r.add_get("/admin/v1/nodes", self.list_nodes)
+        r.add_get("/admin/v1/nodes/{node_id}", self.show_node)
+        r.add_post("/admin/v1/nodes/{node_id}/revoke", self.revoke_node)
+
+    async def create_token(self, request: web.Request) -> web.Response:
+        actor = self._coord.admin.require(request)
+        body = await read_json(request, 64 * 1024)
+        if not isinstance(body, dict):
+            raise InvalidRequest("The body must be a JSON object.")
+        org = body.get("org")
+        if not isinstance(org, str) or not org.strip():
+            raise InvalidRequest("'org' is required.", param="org")
+        ttl_s = _number(body, "ttl_s", 3600.0)
+        uses = int(_number(body, "uses", 1, integer=True))
+        if not 0 < ttl_s <= MAX_TTL_S:
+            raise InvalidRequest(f"'ttl_s' must be in (0, {MAX_TTL_S:g}].", param="ttl_s")
+        if not 1 <= uses <= MAX_USES:
+            raise InvalidRequest(f"'uses' must be in [1, {MAX_USES}].", param="uses")
+        info = await self._fleet.tokens.create(org=org.strip(), ttl_s=ttl_s, uses=uses, actor=actor,
+                                               now=self._fleet.clock())
+        self._coord.audit.record(actor=actor, action="token.create", target=f"org:{info.org}",
+                                 token_id=info.id, ttl_s=ttl_s, uses=uses)
+        return web.json_response(info.to_json(), status=201)
+
+    async def list_tokens(self, request: web.Request) -> web.Response:
+        self._coord.admin.require(request)
+        now = self._fleet.clock()
+        data = [{**t.to_json(), "state": token_state(t.uses_left, t.expires_at, now)}
+                for t in await self._fleet.tokens.list()]
+        return web.json_response({"data": data})
+
+    async def list_nodes(self, request: web.Request) -> web.Response:
+        self._coord.admin.require(request)
+        org = request.query.get("org")
+        records = [r for r in self._fleet.store.all() if org is None or r.org == org]
+        records.sort(key=lambda r: (r.org, r.name, r.id))
+        return web.json_response({"data": [self._fleet.describe(r) for r in records]})
+
+    async def show_node(self, request: web.Request) -> web.Response:
+        self._coord.admin.require(request)
+        node_id = request.match_info["node_id"]
+        record = self._fleet.store.get(node_id)
+        if record is None:
+            raise NotFound(f"No node with id '{node_id}'.", code="node_not_found")
+        return web.json_response(self._fleet.describe(record))
+
+    async def revoke_node(self, request: web.Request) -> web.Response:
+        actor = self._coord.admin.require(request)
+        node_id = request.match_info["node_id"]
+        try:
+            record = await self._fleet.revoke(node_id, actor)
+        except NodeUnknown:
+            raise NotFound(f"No node with id '{node_id}'.", code="node_not_found") from None
+        except NodeRevoked as err:
+            raise InvalidRequest(err.message, code="already_revoked") from None
+        return web.json_response(self._fleet.describe(record))

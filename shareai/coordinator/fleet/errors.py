@@ -1,0 +1,35 @@
+"""The fleet's exception tree, mapped to gRPC status codes in one place (`grpc_status`).
+
+    FleetError
+     ├── EnrollmentRefused      UNAUTHENTICATED   (unknown, expired or used-up token)
+     ├── NodeUnknown            NOT_FOUND         (admin asked about a node id that does not exist)
+     └── NodeRevoked            PERMISSION_DENIED (the admin revoked this node's identity)
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class FleetError(Exception):
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EnrollmentRefused(FleetError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class NodeUnknown(FleetError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class NodeRevoked(FleetError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+def grpc_status(err: FleetError) -> tuple[grpc.StatusCode, str]:
+    return err.code, err.message

@@ -1,0 +1,250 @@
+"""The live fleet: registered nodes, their load and availability, held in memory.
+
+    registry = Registry(interval_s=5, patience=3, clock=time.time)
+    node, events = registry.register(record, register_request, now)
+    events = registry.heartbeat(node_id, heartbeat_request, now)   # None: unknown -> reregister
+    events = registry.sweep(now)                                   # nodes gone stale -> "offline"
+    routes = registry.routes_for("gemma-3-270m", org="acme")       # the gateway's NodeDirectory
+
+Nothing here does I/O or reads the clock except `routes_for`/`model_names`, which implement the
+gateway's clock-less `NodeDirectory` protocol with the injected clock. Every state change returns
+`LifecycleEvent`s; the subsystem writes them to the audit log. A heartbeat only stores the request
+it got (no copying), so the hot path stays a dict lookup and a few attribute writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+
+from shareai.coordinator.fleet.liveness import NodeStatus, is_alive, status_of
+from shareai.coordinator.fleet.nodes import NodeRecord
+from shareai.coordinator.interfaces import NodeModelLoad, NodeRoute
+from shareai.proto.fleet.v1 import fleet_pb2 as pb
+from shareai.wire.tokens import new_secret
+
+AVAILABLE = pb.AVAILABILITY_STATE_AVAILABLE
+DATA_PLANE_PREFIX = "dp_"
+
+STATE_NAMES: dict[int, str] = {
+    pb.AVAILABILITY_STATE_UNSPECIFIED: "unspecified",
+    pb.AVAILABILITY_STATE_AVAILABLE: "available",
+    pb.AVAILABILITY_STATE_AWAY: "away",
+    pb.AVAILABILITY_STATE_DRAINING: "draining",
+}
+MODE_NAMES: dict[int, str] = {
+    pb.AVAILABILITY_MODE_UNSPECIFIED: "always-on",
+    pb.AVAILABILITY_MODE_ALWAYS_ON: "always-on",
+    pb.AVAILABILITY_MODE_IDLE: "idle",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleEvent:
+    action: str  # registered | offline | away | back | deregistered (enrolled/revoked come from the subsystem)
+    node_id: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSlots:
+    name: str
+    slots: int
+    n_ctx: int
+    queue_limit: int
+    endpoints: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class LiveNode:
+    record: NodeRecord
+    endpoint_url: str
+    data_plane_secret: str
+    mode: str
+    state: int
+    models: dict[str, ModelSlots]
+    price_input: float | None
+    price_output: float | None
+    registered_at: float
+    last_seen: float
+    alive: bool = True  # as of the last heartbeat or sweep; `is_alive` is the authority
+    last_hb: pb.HeartbeatRequest | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.state == AVAILABLE
+
+    def model_load(self, name: str) -> NodeModelLoad:
+        slots = self.models[name]
+        busy, free, queue = 0, slots.slots, 0
+        if self.last_hb is not None:
+            for m in self.last_hb.models:
+                if m.name == name:
+                    busy, free, queue = m.slots_busy, m.slots_free, m.queue_depth
+                    break
+        return NodeModelLoad(slots=slots.slots, slots_busy=busy, slots_free=free, queue_depth=queue,
+                             queue_limit=slots.queue_limit, n_ctx=slots.n_ctx)
+
+    @property
+    def power_w(self) -> float | None:
+        hb = self.last_hb
+        return hb.power_w if hb is not None and hb.has_power else None
+
+
+def registration_summary(req: pb.RegisterRequest) -> dict[str, Any]:
+    """What we persist of a registration (for listings while offline); never the secrets."""
+    return {
+        "endpoint_url": req.endpoint_url,
+        "mode": MODE_NAMES.get(req.mode, "always-on"),
+        "models": [{"name": m.name, "slots": m.slots, "n_ctx": m.n_ctx, "queue_limit": m.queue_limit}
+                   for m in req.models],
+        "price": ({"input_per_mtok": req.price.input_per_mtok, "output_per_mtok": req.price.output_per_mtok}
+                  if req.price.set else None),
+    }
+
+
+def host_summary(host: pb.HostInfo) -> dict[str, Any]:
+    return MessageToDict(host, preserving_proto_field_name=True)
+
+
+class Registry:
+    def __init__(self, *, interval_s: float, patience: int, clock: Callable[[], float] = time.time) -> None:
+        self.interval_s = interval_s
+        self.patience = patience
+        self._clock = clock
+        self._nodes: dict[str, LiveNode] = {}
+        self._by_model: dict[str, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def get(self, node_id: str) -> LiveNode | None:
+        return self._nodes.get(node_id)
+
+    def nodes(self) -> list[LiveNode]:
+        return list(self._nodes.values())
+
+    def status(self, record: NodeRecord, now: float) -> NodeStatus:
+        live = self._nodes.get(record.id)
+        return status_of(
+            revoked=record.revoked,
+            registered=live is not None,
+            alive=live is not None and is_alive(live.last_seen, now, self.interval_s, self.patience),
+            available=live is not None and live.available,
+        )
+
+    # -- control-plane calls -------------------------------------------------------------------
+
+    def register(
+        self, record: NodeRecord, req: pb.RegisterRequest, now: float
+    ) -> tuple[LiveNode, list[LifecycleEvent]]:
+        self._unindex(record.id)
+        state = req.state or AVAILABLE
+        node = LiveNode(
+            record=record,
+            endpoint_url=req.endpoint_url,
+            data_plane_secret=new_secret(DATA_PLANE_PREFIX),
+            mode=MODE_NAMES.get(req.mode, "always-on"),
+            state=state,
+            models={m.name: ModelSlots(m.name, m.slots, m.n_ctx, m.queue_limit, tuple(m.endpoints))
+                    for m in req.models},
+            price_input=req.price.input_per_mtok if req.price.set else None,
+            price_output=req.price.output_per_mtok if req.price.set else None,
+            registered_at=now,
+            last_seen=now,
+        )
+        self._nodes[record.id] = node
+        for name in node.models:
+            self._by_model.setdefault(name, set()).add(record.id)
+        event = LifecycleEvent("registered", record.id, {
+            "endpoint_url": node.endpoint_url, "models": sorted(node.models), "mode": node.mode,
+            "state": STATE_NAMES.get(state, "unspecified"),
+        })
+        return node, [event]
+
+    def heartbeat(self, node_id: str, req: pb.HeartbeatRequest, now: float) -> list[LifecycleEvent] | None:
+        """Record a heartbeat; None when the node is not registered here (it must Register)."""
+        node = self._nodes.get(node_id)
+        if node is None:
+            return None
+        events: list[LifecycleEvent] = []
+        if not node.alive:
+            node.alive = True
+            events.append(LifecycleEvent("back", node_id, {"from": "offline"}))
+        state = req.state or AVAILABLE
+        if state != node.state:
+            if state == AVAILABLE:
+                events.append(LifecycleEvent("back", node_id, {"from": STATE_NAMES.get(node.state, "unspecified")}))
+            elif node.state == AVAILABLE:
+                events.append(LifecycleEvent("away", node_id, {"state": STATE_NAMES.get(state, "unspecified")}))
+            node.state = state
+        node.last_seen = now
+        node.last_hb = req
+        return events
+
+    def deregister(self, node_id: str, reason: str) -> list[LifecycleEvent]:
+        if self.drop(node_id) is None:
+            return []
+        return [LifecycleEvent("deregistered", node_id, {"reason": reason})]
+
+    def drop(self, node_id: str) -> LiveNode | None:
+        """Remove a node from the live fleet at once (deregistration, revocation)."""
+        self._unindex(node_id)
+        return self._nodes.pop(node_id, None)
+
+    def sweep(self, now: float) -> list[LifecycleEvent]:
+        """Turn nodes whose heartbeats stopped into "offline" events (routing already ignores them)."""
+        events = []
+        interval, patience = self.interval_s, self.patience
+        for node in self._nodes.values():
+            if node.alive and not is_alive(node.last_seen, now, interval, patience):
+                node.alive = False
+                events.append(LifecycleEvent("offline", node.record.id, {
+                    "last_seen": node.last_seen, "silent_s": round(now - node.last_seen, 3),
+                }))
+        return events
+
+    # -- NodeDirectory ---------------------------------------------------------------------------
+
+    def routes_for(self, model: str, org: str | None) -> list[NodeRoute]:
+        now = self._clock()
+        routes = []
+        for node_id in self._by_model.get(model, ()):
+            node = self._nodes[node_id]
+            if not self._routable(node, org, now):
+                continue
+            routes.append(NodeRoute(
+                node_id=node_id, name=node.record.name, org=node.record.org, endpoint_url=node.endpoint_url,
+                data_plane_secret=node.data_plane_secret, model=model, load=node.model_load(model),
+                input_per_mtok=node.price_input, output_per_mtok=node.price_output, power_w=node.power_w,
+            ))
+        routes.sort(key=lambda r: r.node_id)
+        return routes
+
+    def model_names(self, org: str | None) -> set[str]:
+        now = self._clock()
+        return {name for name, ids in self._by_model.items()
+                if any(self._routable(self._nodes[i], org, now) for i in ids)}
+
+    def _routable(self, node: LiveNode, org: str | None, now: float) -> bool:
+        return (
+            node.available
+            and not node.record.revoked
+            and (org is None or node.record.org == org)
+            and is_alive(node.last_seen, now, self.interval_s, self.patience)
+        )
+
+    def _unindex(self, node_id: str) -> None:
+        node = self._nodes.get(node_id)
+        if node is None:
+            return
+        for name in node.models:
+            ids = self._by_model.get(name)
+            if ids is not None:
+                ids.discard(node_id)
+                if not ids:
+                    del self._by_model[name]

@@ -1,0 +1,41 @@
+"""The fleet's admin API: auth, validation, listings."""
+
+from __future__ import annotations
+
+from tests.coordinator.fleet.conftest import Harness
+
+
+async def test_admin_key_required(harness: Harness) -> None:
+    for method, path in (("POST", "/admin/v1/tokens"), ("GET", "/admin/v1/nodes"), ("GET", "/admin/v1/tokens"),
+                         ("POST", "/admin/v1/nodes/x/revoke")):
+        status, body = await harness.admin(method, path, {"org": "a"}, key="sa-admin-wrong")
+        assert status == 401, path
+        assert body["error"]["type"] == "authentication_error"
+
+
+async def test_token_validation(harness: Harness) -> None:
+    for body, param in (({}, "org"), ({"org": "a", "ttl_s": -1}, "ttl_s"), ({"org": "a", "uses": 0}, "uses"),
+                        ({"org": "a", "uses": 1.5}, "uses"), ({"org": "a", "ttl_s": "1h"}, "ttl_s")):
+        status, resp = await harness.admin("POST", "/admin/v1/tokens", body)
+        assert status == 400 and resp["error"]["param"] == param, body
+
+
+async def test_nodes_list_and_show(harness: Harness) -> None:
+    a = await harness.enroll(org="acme", name="alpha")
+    await harness.register(a)
+    await harness.beat(a, busy=1)
+    b = await harness.enroll(org="beta", name="beta")
+    status, body = await harness.admin("GET", "/admin/v1/nodes")
+    assert status == 200
+    by_id = {n["id"]: n for n in body["data"]}
+    assert by_id[a.node_id]["status"] == "online" and by_id[b.node_id]["status"] == "offline"
+    node = by_id[a.node_id]
+    assert node["models"] == ["m1"] and node["load"]["m1"]["busy"] == 1
+    assert node["gpus"][0]["name"] == "NVIDIA H100" and node["org"] == "acme"
+    assert "secret" not in str(node).lower()
+    status, body = await harness.admin("GET", "/admin/v1/nodes?org=beta")
+    assert [n["id"] for n in body["data"]] == [b.node_id]
+    status, body = await harness.admin("GET", "/admin/v1/nodes/node_missing")
+    assert status == 404 and body["error"]["code"] == "node_not_found"
+    status, body = await harness.admin("POST", "/admin/v1/nodes/node_missing/revoke")
+    assert status == 404

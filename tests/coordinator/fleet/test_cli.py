@@ -1,0 +1,59 @@
+"""The `token` and `nodes` verbs against a running coordinator (the CLI runs in a thread, as its
+blocking HTTP client would block the coordinator's event loop otherwise)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from shareai.coordinator.cli import app
+from shareai.coordinator.fleet.cli import parse_duration
+from shareai.proto.fleet.v1 import fleet_pb2 as pb
+from tests.coordinator.fleet.conftest import ADMIN_KEY, DEADLINE_S, Harness
+
+
+async def _cli(harness: Harness, *args: str, key: str = ADMIN_KEY) -> tuple[int, str, str]:
+    runner = CliRunner()
+    result = await asyncio.to_thread(
+        runner.invoke, app, [*args, "--url", harness.coord.url], env={"SHAREAI_ADMIN_KEY": key})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("90s") == 90 and parse_duration("30m") == 1800 and parse_duration("1h") == 3600
+    assert parse_duration("2d") == 172800 and parse_duration("15") == 15
+    for bad in ("", "1w", "-1h", "0"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+async def test_token_create_then_nodes_list_show_revoke(harness: Harness) -> None:
+    code, out, err = await _cli(harness, "token", "create", "--org", "acme", "--ttl", "10m")
+    assert code == 0, err
+    token = out.strip()
+    assert token.startswith("enr_") and "shown once" in err
+    ident = await harness.stub.Enroll(pb.EnrollRequest(token=token, name="lab-rig"), timeout=DEADLINE_S)
+    await harness.register(ident)
+    code, out, _ = await _cli(harness, "nodes", "list")
+    assert code == 0
+    header, row = out.strip().splitlines()
+    assert header.split()[:4] == ["ID", "NAME", "ORG", "STATUS"]
+    assert row.split()[:6] == [ident.node_id, "rig", "acme", "online", "m1", "0/2"]  # Register renamed it
+    code, out, _ = await _cli(harness, "nodes", "list", "--json")
+    assert [n["id"] for n in json.loads(out)] == [ident.node_id]
+    code, out, _ = await _cli(harness, "nodes", "show", ident.node_id)
+    assert json.loads(out)["endpoint_url"] == "http://127.0.0.1:9/v1"
+    code, out, _ = await _cli(harness, "nodes", "revoke", ident.node_id)
+    assert code == 0 and "revoked" in out
+    code, out, err = await _cli(harness, "nodes", "show", "node_nope")
+    assert code == 1 and err.startswith("error: 404")
+
+
+async def test_bad_admin_key_and_bad_ttl_are_one_line_errors(harness: Harness) -> None:
+    code, _, err = await _cli(harness, "nodes", "list", key="sa-admin-wrong")
+    assert code == 1 and err.count("\n") == 1 and "401" in err
+    code, _, err = await _cli(harness, "token", "create", "--org", "acme", "--ttl", "soon")
+    assert code == 2 and "invalid duration" in err
