@@ -1,0 +1,183 @@
+"""The gateway's `Governor`: rate limits, quota reservations, the response cache and accounting.
+
+    admission = await governance.admit(principal, model="gemma", prompt_tokens=40, max_tokens=256)
+    response.headers.update(admission.headers)        # x-ratelimit-* for limited orgs
+    ...
+    admission.settle(prompt_tokens=40, completion_tokens=97, cost_usd=0.00003)   # or .release()
+    governance.record(UsageRecord(...))
+
+`admit` decides without awaiting anything, so concurrent admissions on the event loop are
+serialised and exact. Limits apply to the org's scope and, when set, to the key's. A request is
+refused if any scope refuses it, and then nothing is counted anywhere. Bootstrap principals
+(`org=None`) are never limited. Without `max_tokens` the reservation assumes
+`DEFAULT_RESERVE_TOKENS` completion tokens (settlement then books what was really used).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shareai.coordinator.governance.cache import ResponseCache, cache_key
+from shareai.coordinator.governance.directory import Directory
+from shareai.coordinator.governance.models import Limits, key_scope, org_scope
+from shareai.coordinator.governance.pricing import PriceBook
+from shareai.coordinator.governance.quota import QuotaLedger, Refusal, Reservation
+from shareai.coordinator.governance.ratelimit import SlidingWindow, WindowEntry, rate_headers, tightest
+from shareai.coordinator.interfaces import CachedResponse, Principal, UsageRecord
+from shareai.wire.errors import QuotaExceeded, RateLimited
+
+DEFAULT_RESERVE_TOKENS = 1024
+
+
+class UsageSink(Protocol):
+    """Where usage records go: the accounting `BatchWriter` (or a test's list)."""
+
+    def put(self, record: UsageRecord) -> None:
+        ...
+
+
+@dataclass(slots=True)
+class _Windows:
+    requests: SlidingWindow | None = None
+    tokens: SlidingWindow | None = None
+
+
+def _sync(window: SlidingWindow | None, limit: int | None) -> SlidingWindow | None:
+    """Keep a scope's window in step with its limit (a changed limit keeps the counts)."""
+    if limit is None:
+        return None
+    if window is None:
+        return SlidingWindow(limit)
+    window.limit = limit
+    return window
+
+
+@dataclass(slots=True)
+class GovernedAdmission:
+    """Implements `interfaces.Admission`: holds the token-window entries and quota reservation."""
+
+    headers: dict[str, str]
+    _ledger: QuotaLedger | None = None
+    _reservation: Reservation | None = None
+    _token_entries: list[tuple[SlidingWindow, WindowEntry]] = field(default_factory=list)
+    _done: bool = False
+
+    def settle(self, *, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
+        if self._done:
+            return
+        self._done = True
+        used = max(0, prompt_tokens) + max(0, completion_tokens)
+        for window, entry in self._token_entries:
+            window.adjust(entry, used)
+        if self._ledger is not None and self._reservation is not None:
+            self._ledger.settle(self._reservation, tokens=used, cost=max(0.0, cost_usd))
+
+    def release(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        for window, entry in self._token_entries:
+            window.adjust(entry, 0)
+        if self._ledger is not None and self._reservation is not None:
+            self._ledger.release(self._reservation)
+
+
+class Governance:
+    def __init__(self, directory: Directory, *, prices: PriceBook, cache: ResponseCache, sink: UsageSink,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.directory = directory
+        self.prices = prices
+        self.cache = cache
+        self.ledger = QuotaLedger()
+        self._sink = sink
+        self._clock = clock
+        self._windows: dict[str, _Windows] = {}
+
+    def _scopes(self, principal: Principal) -> list[tuple[str, Limits]]:
+        scopes: list[tuple[str, Limits]] = []
+        if principal.org is None:
+            return scopes
+        for scope in (org_scope(principal.org), key_scope(principal.key_id)):
+            limits = self.directory.limits_for(scope)
+            if limits is not None:
+                scopes.append((scope, limits))
+        return scopes
+
+    def _windows_for(self, scope: str, limits: Limits) -> _Windows:
+        w = self._windows.setdefault(scope, _Windows())
+        w.requests = _sync(w.requests, limits.rpm)
+        w.tokens = _sync(w.tokens, limits.tpm)
+        return w
+
+    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int,
+                    max_tokens: int | None) -> GovernedAdmission:
+        return self.admit_now(principal, model=model, prompt_tokens=prompt_tokens, max_tokens=max_tokens,
+                              now=self._clock())
+
+    def admit_now(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int | None,
+                  now: float) -> GovernedAdmission:
+        """The whole decision, synchronous: check every scope, then count in every scope."""
+        scopes = self._scopes(principal)
+        if not scopes:
+            return GovernedAdmission(headers={})
+        completion = max_tokens if max_tokens is not None and max_tokens > 0 else DEFAULT_RESERVE_TOKENS
+        tokens = max(0, prompt_tokens) + completion
+        cost = self.prices.estimate(model, prompt_tokens=max(0, prompt_tokens), max_tokens=completion)
+        windows = [self._windows_for(scope, limits) for scope, limits in scopes]
+        req_windows = [w.requests for w in windows if w.requests is not None]
+        tok_windows = [w.tokens for w in windows if w.tokens is not None]
+
+        # Rate limits first (they clear within a minute), then quotas.
+        wait = max([w.wait_for(now, 1) for w in req_windows] + [w.wait_for(now, tokens) for w in tok_windows]
+                   + [0.0])
+        if wait > 0:
+            headers = rate_headers(tightest(req_windows, now), tightest(tok_windows, now))
+            too_big = any(tokens > w.limit for w in tok_windows)
+            what = (f"this request's {tokens} tokens exceed the limit of tokens per minute" if too_big
+                    else "Rate limit reached for requests or tokens per minute")
+            raise RateLimited(f"{what} for org '{principal.org}'. Please try again in {wait:.1f}s.",
+                              retry_after=wait, headers=headers)
+        refusal: Refusal | None = None
+        for scope, limits in scopes:
+            refusal = self.ledger.check(scope, limits, now, tokens=tokens, cost=cost)
+            if refusal is not None:
+                break
+        if refusal is not None:
+            headers = rate_headers(tightest(req_windows, now), tightest(tok_windows, now))
+            raise QuotaExceeded(refusal.message(), retry_after=refusal.retry_after_s, headers=headers)
+
+        for w in req_windows:
+            w.add(now, 1)
+        entries = [(w, w.add(now, tokens)) for w in tok_windows]
+        quota_scopes = [scope for scope, limits in scopes if _has_quota(limits)]
+        reservation = (self.ledger.reserve(quota_scopes, now, tokens=tokens, cost=cost) if quota_scopes else None)
+        headers = rate_headers(tightest(req_windows, now), tightest(tok_windows, now))
+        return GovernedAdmission(headers=headers, _ledger=self.ledger, _reservation=reservation,
+                                 _token_entries=entries)
+
+    # -- cache -----------------------------------------------------------------------------------
+
+    def _cache_key(self, principal: Principal, request: dict[str, Any]) -> str | None:
+        return cache_key(principal.org or "", principal.cache_mode, request)
+
+    def cache_get(self, principal: Principal, request: dict[str, Any]) -> CachedResponse | None:
+        key = self._cache_key(principal, request)
+        return self.cache.get(key) if key is not None else None
+
+    def cache_put(self, principal: Principal, request: dict[str, Any], response: CachedResponse) -> None:
+        key = self._cache_key(principal, request)
+        if key is not None:
+            self.cache.put(key, response, ttl_s=principal.cache_ttl_s)
+
+    # -- accounting ------------------------------------------------------------------------------
+
+    def record(self, usage: UsageRecord) -> None:
+        self._sink.put(usage)
+
+
+def _has_quota(limits: Limits) -> bool:
+    return any(v is not None for v in (limits.daily_tokens, limits.monthly_tokens, limits.daily_cost,
+                                       limits.monthly_cost))

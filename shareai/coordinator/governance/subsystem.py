@@ -1,0 +1,120 @@
+"""Governance as a coordinator subsystem: the gateway's `Authenticator` and `Governor` in one object.
+
+    gov = coord.subsystem("governance")
+    principal = await gov.authenticate(token)
+    admission = await gov.admit(principal, model=m, prompt_tokens=p, max_tokens=n)
+    hit = gov.cache_get(principal, body); gov.cache_put(principal, body, CachedResponse(...))
+    gov.record(UsageRecord(...))                            # buffered, flushed every 0.5 s
+    gov.energy_cost_usd(power_w=250, duration_s=1.8)        # own-node energy price
+
+At start it loads orgs, keys and limits into memory and rebuilds this day's and month's quota
+usage from the usage records, so caps hold across restarts. On close it drains the usage buffer
+(SIGTERM loses nothing; `kill -9` loses at most the last flush interval).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from shareai.coordinator.governance.auth import KeyAuthenticator
+from shareai.coordinator.governance.cache import DEFAULT_MAX_BYTES, ResponseCache
+from shareai.coordinator.governance.directory import Directory
+from shareai.coordinator.governance.governor import Governance, GovernedAdmission
+from shareai.coordinator.governance.models import key_scope, org_scope
+from shareai.coordinator.governance.pricing import PriceBook, energy_cost_usd
+from shareai.coordinator.governance.quota import QuotaLedger, day_start, month_start, period_keys
+from shareai.coordinator.governance.routes import GovernanceAdmin
+from shareai.coordinator.governance.sqlite_store import GOVERNANCE_SCHEMA, SqliteGovernanceStore, insert_usage
+from shareai.coordinator.governance.store import GovernanceStore
+from shareai.coordinator.interfaces import CachedResponse, Principal, UsageRecord
+from shareai.coordinator.store.buffer import BatchWriter
+from shareai.coordinator.store.db import Schema
+
+if TYPE_CHECKING:
+    from shareai.coordinator.app import Coordinator
+
+# Usage rows are flushed twice a second: the `kill -9` loss bound is this interval plus one write.
+USAGE_FLUSH_INTERVAL_S = 0.5
+
+
+async def rebuild_quotas(ledger: QuotaLedger, store: GovernanceStore, now: float) -> None:
+    """Settled usage of the current day and month per org and per key, from the usage records."""
+    day, month = period_keys(now)
+    for period, since in ((day, day_start(now)), (month, month_start(now))):
+        per_org: dict[str, tuple[int, float]] = {}
+        for t in await store.usage_totals(since=since):
+            if t.org is None:
+                continue
+            ledger.load(key_scope(t.key_id), period, t.tokens, t.cost)
+            tokens, cost = per_org.get(t.org, (0, 0.0))
+            per_org[t.org] = (tokens + t.tokens, cost + t.cost)
+        for org, (tokens, cost) in per_org.items():
+            ledger.load(org_scope(org), period, tokens, cost)
+
+
+class GovernanceSubsystem:
+    name = "governance"
+    schemas: tuple[Schema, ...] = (GOVERNANCE_SCHEMA,)
+
+    def __init__(self, *, clock: Callable[[], float] | None = None, cache_max_bytes: int = DEFAULT_MAX_BYTES,
+                 flush_interval_s: float = USAGE_FLUSH_INTERVAL_S) -> None:
+        self._clock_override = clock
+        self._cache_max_bytes = cache_max_bytes
+        self._flush_interval_s = flush_interval_s
+        self.clock: Callable[[], float] = clock or time.time
+        self.energy_per_kwh = 0.0
+        self.store: SqliteGovernanceStore
+        self.directory: Directory
+        self.writer: BatchWriter[UsageRecord]
+        self.governance: Governance
+        self.authenticator: KeyAuthenticator
+        self.admin_api: GovernanceAdmin
+
+    async def start(self, coord: Coordinator) -> None:
+        self.clock = self._clock_override or coord.clock
+        self.energy_per_kwh = coord.config.node_pricing.energy_per_kwh
+        self.store = SqliteGovernanceStore(coord.db)
+        self.directory = await Directory.load(self.store, coord.audit, self.clock)
+        self.writer = BatchWriter(coord.db, insert_usage, name="usage", interval_s=self._flush_interval_s)
+        self.governance = Governance(
+            self.directory, prices=PriceBook.from_config(coord.config),
+            cache=ResponseCache(self._cache_max_bytes, clock=time.monotonic), sink=self.writer, clock=self.clock,
+        )
+        await rebuild_quotas(self.governance.ledger, self.store, self.clock())
+        self.writer.start()
+        self.authenticator = KeyAuthenticator(self.directory, admin=coord.admin,
+                                              bootstrap_keys=coord.config.api_keys, clock=self.clock)
+        self.admin_api = GovernanceAdmin(self.directory, self.store, coord.audit, coord.admin,
+                                         self.writer.flush, self.clock)
+        self.admin_api.add_routes(coord.http_app.router)
+
+    async def close(self) -> None:
+        await self.writer.close()
+
+    # -- Authenticator ---------------------------------------------------------------------------
+
+    async def authenticate(self, token: str | None) -> Principal:
+        return await self.authenticator.authenticate(token)
+
+    # -- Governor --------------------------------------------------------------------------------
+
+    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int,
+                    max_tokens: int | None) -> GovernedAdmission:
+        return await self.governance.admit(principal, model=model, prompt_tokens=prompt_tokens,
+                                           max_tokens=max_tokens)
+
+    def cache_get(self, principal: Principal, request: dict[str, Any]) -> CachedResponse | None:
+        return self.governance.cache_get(principal, request)
+
+    def cache_put(self, principal: Principal, request: dict[str, Any], response: CachedResponse) -> None:
+        self.governance.cache_put(principal, request, response)
+
+    def record(self, usage: UsageRecord) -> None:
+        self.governance.record(usage)
+
+    # -- pricing ---------------------------------------------------------------------------------
+
+    def energy_cost_usd(self, power_w: float | None, duration_s: float) -> float:
+        return energy_cost_usd(power_w, duration_s, self.energy_per_kwh)

@@ -1,0 +1,116 @@
+"""Quota arithmetic (periods, reserve, settle, release) and bursts that cannot overshoot a cap."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+
+import pytest
+
+from shareai.coordinator.governance.directory import Directory
+from shareai.coordinator.governance.governor import DEFAULT_RESERVE_TOKENS, Governance
+from shareai.coordinator.governance.models import Limits, Org
+from shareai.coordinator.governance.quota import QuotaLedger, next_day, next_month, period_keys
+from shareai.coordinator.interfaces import Principal
+from shareai.wire.errors import QuotaExceeded
+from tests.coordinator.governance.conftest import NOON, Clock
+
+
+def test_periods_are_utc_days_and_months() -> None:
+    assert period_keys(NOON) == ("d:2026-11-25", "m:2026-11")
+    dec31 = calendar.timegm((2026, 12, 31, 23, 59, 59))
+    assert period_keys(dec31) == ("d:2026-12-31", "m:2026-12")
+    assert next_day(dec31) == calendar.timegm((2027, 1, 1, 0, 0, 0))
+    assert next_month(dec31) == calendar.timegm((2027, 1, 1, 0, 0, 0))
+    assert next_month(NOON) == calendar.timegm((2026, 12, 1, 0, 0, 0))
+
+
+def test_reservations_count_until_settled_or_released() -> None:
+    ledger = QuotaLedger()
+    limits = Limits(daily_tokens=1000)
+    r1 = ledger.reserve(["org:a"], NOON, tokens=600, cost=0.0)
+    refusal = ledger.check("org:a", limits, NOON, tokens=500, cost=0.0)
+    assert refusal is not None and refusal.what == "daily_tokens" and refusal.used == 600
+    assert refusal.retry_after_s == pytest.approx(12 * 3600)
+    ledger.settle(r1, tokens=100, cost=0.0)
+    assert ledger.check("org:a", limits, NOON, tokens=900, cost=0.0) is None
+    assert ledger.check("org:a", limits, NOON, tokens=901, cost=0.0) is not None
+    r2 = ledger.reserve(["org:a"], NOON, tokens=900, cost=0.0)
+    ledger.release(r2)
+    ledger.release(r2)  # idempotent
+    ledger.settle(r2, tokens=900, cost=0.0)  # too late: already released, nothing booked
+    assert ledger.check("org:a", limits, NOON, tokens=900, cost=0.0) is None
+    # The next day starts from zero; the month still remembers.
+    tomorrow = NOON + 86400
+    assert ledger.check("org:a", Limits(daily_tokens=1000), tomorrow, tokens=1000, cost=0.0) is None
+    assert ledger.check("org:a", Limits(monthly_tokens=1000), tomorrow, tokens=901, cost=0.0) is not None
+
+
+def test_cost_caps_allow_an_exact_fit() -> None:
+    ledger = QuotaLedger()
+    for _ in range(10):
+        ledger.settle(ledger.reserve(["org:a"], NOON, tokens=0, cost=0.1), tokens=0, cost=0.1)
+    assert ledger.check("org:a", Limits(daily_cost=1.1), NOON, tokens=0, cost=0.1) is None
+    assert ledger.check("org:a", Limits(daily_cost=1.0), NOON, tokens=0, cost=0.1) is not None
+
+
+async def _principal(directory: Directory, **limits: float) -> Principal:
+    await directory.create_org("admin", Org("acme"))
+    key, _ = await directory.create_key("admin", org="acme")
+    await directory.set_limits("admin", "org:acme", dict(limits))
+    return Principal(key_id=key.id, org="acme")
+
+
+async def test_concurrent_burst_cannot_overshoot_the_token_cap(directory: Directory, governance: Governance) -> None:
+    principal = await _principal(directory, daily_tokens=1000)
+    used = 0
+
+    async def one() -> bool:
+        nonlocal used
+        try:
+            adm = await governance.admit(principal, model="gemma", prompt_tokens=50, max_tokens=100)
+        except QuotaExceeded as exc:
+            assert exc.status == 429 and exc.code == "insufficient_quota" and exc.type == "insufficient_quota"
+            assert int(exc.headers["retry-after"]) > 0
+            return False
+        await asyncio.sleep(0.001)
+        adm.settle(prompt_tokens=50, completion_tokens=100, cost_usd=0.0)  # the worst case happens
+        used += 150
+        return True
+
+    results = await asyncio.gather(*(one() for _ in range(30)))
+    assert sum(results) == 6  # 6 x 150 = 900 <= 1000 < 7 x 150
+    assert used <= 1000
+
+
+async def test_cost_cap_reserves_at_the_worst_price_and_settles_real_cost(
+        directory: Directory, governance: Governance, clock: Clock) -> None:
+    # gemma costs at most 1 USD/M input and 2 USD/M output: 1000 + 1000 tokens reserve 0.003 USD.
+    principal = await _principal(directory, daily_cost=0.01)
+    admissions = [await governance.admit(principal, model="gemma", prompt_tokens=1000, max_tokens=1000)
+                  for _ in range(3)]
+    with pytest.raises(QuotaExceeded):
+        await governance.admit(principal, model="gemma", prompt_tokens=1000, max_tokens=1000)
+    for adm in admissions:
+        adm.settle(prompt_tokens=1000, completion_tokens=10, cost_usd=0.00102)
+    await governance.admit(principal, model="gemma", prompt_tokens=1000, max_tokens=1000)
+
+
+async def test_missing_max_tokens_reserves_the_documented_default(
+        directory: Directory, governance: Governance) -> None:
+    principal = await _principal(directory, daily_tokens=DEFAULT_RESERVE_TOKENS + 10)
+    await governance.admit(principal, model="gemma", prompt_tokens=10, max_tokens=None)
+    with pytest.raises(QuotaExceeded):
+        await governance.admit(principal, model="gemma", prompt_tokens=1, max_tokens=1)
+
+
+async def test_key_quota_limits_one_key_not_its_siblings(directory: Directory, governance: Governance) -> None:
+    principal = await _principal(directory, daily_tokens=10_000)
+    await directory.set_limits("admin", f"key:{principal.key_id}", {"daily_tokens": 100})
+    adm = await governance.admit(principal, model="gemma", prompt_tokens=50, max_tokens=50)
+    adm.settle(prompt_tokens=50, completion_tokens=50, cost_usd=0.0)
+    with pytest.raises(QuotaExceeded) as err:
+        await governance.admit(principal, model="gemma", prompt_tokens=1, max_tokens=1)
+    assert f"key:{principal.key_id}" in err.value.message
+    sibling, _ = await directory.create_key("admin", org="acme")
+    await governance.admit(Principal(key_id=sibling.id, org="acme"), model="gemma", prompt_tokens=1, max_tokens=1)
