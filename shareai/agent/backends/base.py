@@ -1,0 +1,160 @@
+"""The model-runtime interface: one `Backend` instance is one slot, running one generation at a time.
+
+A generation is a blocking iterator, run by the slot pool on the slot's own thread::
+
+    for event in backend.chat(messages, params, cancel):
+        if isinstance(event, Delta): ...      # a piece of text (one token, or a few held back by `stop`)
+        else: event is the final `Finish`    # finish_reason and usage, always last, exactly once
+
+Errors that depend on the prompt (`ContextLengthExceeded`, a bad `response_format` schema) are raised
+on the first `next()`, before any text, so the server can still answer them with a 4xx status.
+`cancel` (a `threading.Event`) is checked between tokens: once set, the iterator stops within one
+token and finishes with reason `cancelled`, so a disconnected client frees its slot at once.
+
+Every backend shares `StopMatcher` and `token_budget`, so the light in-process `FakeBackend` honours
+`stop`, `max_tokens` and the context window exactly as the llama.cpp one does.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from shareai.wire.errors import ContextLengthExceeded
+from shareai.wire.validation import ChatMessage, ResponseFormat
+
+FINISH_STOP = "stop"
+FINISH_LENGTH = "length"
+FINISH_CANCELLED = "cancelled"  # internal: the client went away or the node cancelled the work
+
+
+@dataclass(slots=True)
+class GenParams:
+    """What a request asks of the sampler; `None` means the backend's default."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    response_format: ResponseFormat | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class Delta:
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class Finish:
+    reason: str  # stop | length | cancelled
+    usage: Usage
+
+
+Event = Delta | Finish
+
+
+class Backend(ABC):
+    """One model instance. Not thread-safe: the pool gives it to one generation at a time."""
+
+    #: Whether `logprobs` can be honoured; when False the server answers a 400 naming the param.
+    supports_logprobs: bool = False
+
+    @property
+    @abstractmethod
+    def n_ctx(self) -> int:
+        """The context window in tokens (prompt plus completion)."""
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes as a raw prompt."""
+
+    @abstractmethod
+    def chat(self, messages: list[ChatMessage], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        """Generate the assistant's reply to `messages` (the chat template applied)."""
+
+    @abstractmethod
+    def complete(self, prompt: str, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        """Continue the raw text `prompt`."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to free
+        """Free the runtime's memory."""
+
+
+def token_budget(prompt_tokens: int, max_tokens: int | None, n_ctx: int) -> int:
+    """How many tokens may be generated; `ContextLengthExceeded` when the request cannot fit.
+
+    As OpenAI does, an explicit `max_tokens` that overflows the window is an error rather than a
+    silent truncation; without one the completion may use whatever the prompt leaves.
+    """
+    if prompt_tokens >= n_ctx:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {n_ctx} tokens. However, your prompt is "
+            f"{prompt_tokens} tokens long.",
+            param="messages",
+        )
+    if max_tokens is None:
+        return n_ctx - prompt_tokens
+    if prompt_tokens + max_tokens > n_ctx:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {n_ctx} tokens. However, you requested "
+            f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the prompt, {max_tokens} for the "
+            "completion). Please reduce the prompt or max_tokens.",
+            param="max_tokens",
+        )
+    return max_tokens
+
+
+class StopMatcher:
+    """Cuts generated text at the first stop sequence, holding back a possible partial match.
+
+    `feed(text)` returns what is safe to send now and whether a stop sequence was hit; `flush()`
+    returns what was held back when generation ends for another reason.
+    """
+
+    def __init__(self, stops: list[str]) -> None:
+        self._stops = [s for s in stops if s]
+        self._held = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        buf = self._held + text
+        if not self._stops:
+            self._held = ""
+            return buf, False
+        cut = min((i for i in (buf.find(s) for s in self._stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self._held = ""
+            return buf[:cut], True
+        keep = 0
+        for stop in self._stops:
+            for k in range(min(len(stop) - 1, len(buf)), 0, -1):
+                if buf.endswith(stop[:k]):
+                    keep = max(keep, k)
+                    break
+        self._held = buf[len(buf) - keep :] if keep else ""
+        return buf[: len(buf) - keep], False
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return held

@@ -1,0 +1,256 @@
+"""The llama.cpp backend (llama-cpp-python): one `Llama` object per slot.
+
+We drive `Llama.generate()` ourselves rather than `create_chat_completion()`: the token loop is
+the same llama.cpp eval/sample path, but owning it gives exact usage on streams, the context check
+before any text, a cancel check between every two tokens, and one stop-sequence rule shared with
+the fake backend. The prompt's KV cache prefix is reused between requests on the same slot.
+
+Chat templates come from the GGUF metadata (`tokenizer.chat_template`) unless a named format is
+given (`gemma` for the bundled model, which has no template). `response_format` becomes a GBNF
+grammar (JSON, or the JSON schema's grammar). logprobs would need `logits_all` (the logits of every
+prompt position: n_ctx x vocab floats), so this backend declines them with a 400.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from shareai.agent.backends.base import (
+    FINISH_CANCELLED,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    Backend,
+    Delta,
+    Event,
+    Finish,
+    GenParams,
+    StopMatcher,
+    Usage,
+    token_budget,
+)
+from shareai.wire.errors import InvalidRequest
+from shareai.wire.validation import ChatMessage, ResponseFormat
+
+log = logging.getLogger(__name__)
+
+# llama-cpp-python's own defaults for create_chat_completion / create_completion.
+CHAT_TEMPERATURE = 0.2
+TEXT_TEMPERATURE = 0.8
+TOP_P = 0.95
+TOP_K = 40
+MIN_P = 0.05
+
+
+class ModelLoadError(RuntimeError):
+    """The GGUF file could not be loaded or has no usable chat template; the message says why."""
+
+
+def _named_formatters() -> dict[str, Callable[..., Any]]:
+    from llama_cpp import llama_chat_format as f
+
+    return {
+        "gemma": f.format_gemma,
+        "chatml": f.format_chatml,
+        "llama-2": f.format_llama2,
+        "llama-3": f.format_llama3,
+        "mistral-instruct": f.format_mistral_instruct,
+        "zephyr": f.format_zephyr,
+        "qwen": f.format_qwen,
+        "alpaca": f.format_alpaca,
+        "vicuna": f.format,
+        "openchat": f.format_openchat,
+    }
+
+
+def chat_formats() -> list[str]:
+    """The named chat formats `--chat-format` accepts."""
+    return sorted(_named_formatters())
+
+
+def gpu_layers_for(free_vram_bytes: int, model_bytes: int, n_layers: int, reserve_bytes: int = 512 << 20) -> int:
+    """Layers to offload: all (-1) when the model fits in free VRAM with a reserve for the KV cache
+    and scratch buffers, else the share of layers that fits, 0 without room."""
+    room = free_vram_bytes - reserve_bytes
+    if room <= 0 or model_bytes <= 0:
+        return 0
+    if room >= model_bytes:
+        return -1
+    return max(0, int(n_layers * room / model_bytes))
+
+
+def auto_gpu_layers(path: Path) -> int:
+    """`n_gpu_layers` from free VRAM on GPU 0; 0 on a CPU-only build or without NVML."""
+    import llama_cpp
+
+    if not llama_cpp.llama_supports_gpu_offload():
+        return 0
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            free = int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(0)).free)
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception as exc:  # no driver, no library, no device: CPU it is
+        log.info("no GPU memory reading (%s); n_gpu_layers=0", exc)
+        return 0
+    size = path.stat().st_size
+    if free - (512 << 20) >= size:
+        return -1
+    probe = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    n_layers = next((int(v) for k, v in probe.metadata.items() if k.endswith(".block_count")), 0)
+    return gpu_layers_for(free, size, n_layers)
+
+
+class LlamaBackend(Backend):
+    def __init__(self, llama: Any, *, chat_format: str | None = None) -> None:
+        import llama_cpp
+
+        self._llama = llama
+        self._lib = llama_cpp
+        self._formatter = self._resolve_formatter(chat_format)
+        self.chat_format = chat_format or "gguf"
+
+    @classmethod
+    def load(
+        cls, path: Path, *, chat_format: str | None, n_ctx: int, n_gpu_layers: int | None, n_threads: int | None = None
+    ) -> LlamaBackend:
+        """Blocking (seconds for big models): call it off the event loop."""
+        import llama_cpp
+
+        if not path.is_file():
+            raise ModelLoadError(f"model file not found: {path}")
+        layers = auto_gpu_layers(path) if n_gpu_layers is None else n_gpu_layers
+        try:
+            llama = llama_cpp.Llama(
+                model_path=str(path), n_ctx=n_ctx, n_gpu_layers=layers, n_threads=n_threads, verbose=False
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"could not load {path}: {exc}") from None
+        log.info("loaded %s (n_ctx=%d, n_gpu_layers=%d)", path.name, llama.n_ctx(), layers)
+        return cls(llama, chat_format=chat_format)
+
+    def _resolve_formatter(self, chat_format: str | None) -> Callable[..., Any]:
+        from llama_cpp import llama_chat_format as f
+
+        named = _named_formatters()
+        if chat_format is not None:
+            if chat_format not in named:
+                raise ModelLoadError(f"unknown chat format {chat_format!r}; known: {', '.join(sorted(named))}")
+            return named[chat_format]
+        template = self._llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelLoadError(
+                "the model has no chat template in its GGUF metadata; name one with --chat-format "
+                f"({', '.join(sorted(named))})"
+            )
+        eos, bos = self._llama.token_eos(), self._llama.token_bos()
+        return f.Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._piece(eos) if eos >= 0 else "",
+            bos_token=self._piece(bos) if bos >= 0 else "",
+            stop_token_ids=[eos],
+        )
+
+    def _piece(self, token: int) -> str:
+        return bytes(self._llama.detokenize([token], special=True)).decode("utf-8", errors="replace")
+
+    @property
+    def n_ctx(self) -> int:
+        return int(self._llama.n_ctx())
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+
+    def chat(self, messages: list[ChatMessage], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        msgs = [{"role": "system" if m.role == "developer" else m.role, "content": m.content} for m in messages]
+        result = self._formatter(messages=msgs)
+        tokens = self._llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        extra = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+        return self._run(tokens, params, cancel, template_stops=extra, temperature=CHAT_TEMPERATURE)
+
+    def complete(self, prompt: str, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        tokens = self._llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        return self._run(tokens, params, cancel, template_stops=[], temperature=TEXT_TEMPERATURE)
+
+    def _grammar(self, rf: ResponseFormat | None) -> Any:
+        if rf is None:
+            return None
+        from llama_cpp import llama_grammar as g
+
+        if rf.type == "json_object" or not rf.schema:
+            return g.LlamaGrammar.from_string(g.JSON_GBNF, verbose=False)
+        try:
+            return g.LlamaGrammar.from_json_schema(json.dumps(rf.schema), verbose=False)
+        except Exception as exc:  # the converter raises bare Exceptions on schemas it cannot express
+            raise InvalidRequest(
+                f"The JSON schema cannot be turned into a grammar: {exc}",
+                param="response_format.json_schema.schema",
+                code="invalid_value",
+            ) from None
+
+    def _is_eog(self, token: int) -> bool:
+        return bool(self._lib.llama_vocab_is_eog(self._llama._model.vocab, token))
+
+    def _run(
+        self, tokens: list[int], params: GenParams, cancel: threading.Event, *, template_stops: list[str],
+        temperature: float,
+    ) -> Iterator[Event]:
+        # Validation happens here, on the first next(), before any text: see base.py.
+        budget = token_budget(len(tokens), params.max_tokens, self.n_ctx)
+        grammar = self._grammar(params.response_format)
+        self._llama.set_seed(params.seed if params.seed is not None else self._lib.LLAMA_DEFAULT_SEED)
+        stops = StopMatcher([*params.stop, *template_stops])
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        produced = 0
+        reason = FINISH_LENGTH
+        hit = False
+        generator = self._llama.generate(
+            tokens,
+            top_k=TOP_K,
+            top_p=params.top_p if params.top_p is not None else TOP_P,
+            min_p=MIN_P,
+            temp=params.temperature if params.temperature is not None else temperature,
+            repeat_penalty=1.0,
+            frequency_penalty=params.frequency_penalty or 0.0,
+            presence_penalty=params.presence_penalty or 0.0,
+            grammar=grammar,
+        )
+        try:
+            if cancel.is_set():
+                reason = FINISH_CANCELLED
+            else:
+                for token in generator:
+                    if cancel.is_set():
+                        reason = FINISH_CANCELLED
+                        break
+                    if self._is_eog(token):
+                        reason = FINISH_STOP
+                        break
+                    produced += 1
+                    text, hit = stops.feed(decoder.decode(bytes(self._llama.detokenize([token]))))
+                    if text:
+                        yield Delta(text)
+                    if hit:
+                        reason = FINISH_STOP
+                        break
+                    if produced >= budget:
+                        reason = FINISH_LENGTH
+                        break
+        finally:
+            generator.close()
+        if reason != FINISH_CANCELLED and not hit:  # text after a stop sequence is never sent
+            tail = stops.feed(decoder.decode(b"", final=True))[0] + stops.flush()
+            if tail:
+                yield Delta(tail)
+        yield Finish(reason, Usage(len(tokens), produced))
+
+    def close(self) -> None:
+        self._llama.close()

@@ -1,0 +1,209 @@
+"""Agent configuration: a TOML file (`--config`), overridden by flags, validated at start-up.
+
+    [agent]
+    host = "127.0.0.1"
+    port = 8000
+    api_key = "${AGENT_KEY}"        # optional local key; literals or ${ENV}
+    max_body_bytes = 4194304
+
+    [[models]]
+    path = "/models/qwen2.5-7b-instruct-q4_k_m.gguf"   # or "bundled" for the bundled small model
+    name = "qwen2.5-7b"             # the public model id (default: the file name without .gguf)
+    chat_format = "chatml"          # default: the GGUF's own chat template
+    slots = 2                       # parallel generations (one llama.cpp instance each)
+    n_ctx = 4096
+    n_gpu_layers = -1               # default: chosen from free VRAM (0 on CPU)
+    queue_limit = 8                 # waiting requests beyond the busy slots; more get a 429
+    backend = "llama"               # or "fake" (no model file; for tests and demos)
+
+Other parts of the agent add their own top-level tables: list them in `TABLES` and parse them in
+`parse_config`, next to `[agent]` and `[[models]]`. Unknown keys are start-up errors naming the
+key, never silently ignored; `${NAME}` is replaced by the environment variable NAME (unset: error).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shareai.wire.http import DEFAULT_MAX_BODY_BYTES
+
+BACKENDS = ("llama", "fake")
+BUNDLED = "bundled"
+TABLES = frozenset({"agent", "models"})
+_AGENT_KEYS = frozenset({"host", "port", "api_key", "max_body_bytes"})
+_MODEL_KEYS = frozenset({"path", "name", "chat_format", "slots", "n_ctx", "n_gpu_layers", "queue_limit", "backend"})
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+@dataclass(slots=True)
+class ModelSpec:
+    """One served model. `path` may be `"bundled"`; `name` defaults to the file stem."""
+
+    path: str
+    name: str = ""
+    chat_format: str | None = None
+    slots: int = 1
+    n_ctx: int = 2048
+    n_gpu_layers: int | None = None  # None: from free VRAM (CPU: 0)
+    queue_limit: int = 8
+    backend: str = "llama"
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = default_model_name(self.path)
+
+    def validate(self, where: str = "models") -> ModelSpec:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"{where}.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if not _NAME.match(self.name):
+            raise ConfigError(f"{where}.name {self.name!r} must be 1-128 letters, digits or . _ : / -")
+        if self.slots < 1:
+            raise ConfigError(f"{where}.slots must be >= 1, got {self.slots}")
+        if self.n_ctx < 16:
+            raise ConfigError(f"{where}.n_ctx must be >= 16, got {self.n_ctx}")
+        if self.queue_limit < 0:
+            raise ConfigError(f"{where}.queue_limit must be >= 0, got {self.queue_limit}")
+        if self.n_gpu_layers is not None and self.n_gpu_layers < -1:
+            raise ConfigError(f"{where}.n_gpu_layers must be -1 (all), 0 or more, got {self.n_gpu_layers}")
+        if self.backend == "llama" and self.path != BUNDLED and not Path(self.path).expanduser().is_file():
+            raise ConfigError(f"{where}.path: model file not found: {self.path}")
+        return self
+
+
+def default_model_name(path: str) -> str:
+    if path == BUNDLED:
+        from shareai.agent.bundled import BUNDLED_MODEL_NAME
+
+        return BUNDLED_MODEL_NAME
+    return Path(path).name.removesuffix(".gguf") or "model"
+
+
+@dataclass(slots=True)
+class AgentConfig:
+    models: list[ModelSpec] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def validate(self) -> AgentConfig:
+        if not self.models:
+            raise ConfigError("no model to serve: give --model PATH or [[models]] in the config")
+        for i, spec in enumerate(self.models):
+            spec.validate(f"models[{i}] ({spec.name})")
+        names = [m.name for m in self.models]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ConfigError(f"models: duplicate name(s) {dup}; give each a distinct name")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"agent.port must be 0-65535, got {self.port}")
+        if self.max_body_bytes < 1024:
+            raise ConfigError(f"agent.max_body_bytes must be >= 1024, got {self.max_body_bytes}")
+        return self
+
+    def masked(self) -> dict[str, Any]:
+        """For start-up logs: everything but secrets."""
+        return {
+            "listen": f"{self.host}:{self.port}",
+            "api_key": "set" if self.api_key else "none",
+            "max_body_bytes": self.max_body_bytes,
+            "models": [
+                {"name": m.name, "path": m.path, "backend": m.backend, "slots": m.slots, "n_ctx": m.n_ctx,
+                 "chat_format": m.chat_format, "n_gpu_layers": m.n_gpu_layers, "queue_limit": m.queue_limit}
+                for m in self.models
+            ],
+        }
+
+
+def expand_env(value: Any, where: str) -> Any:
+    """`${NAME}` in strings (recursively) replaced by the environment; an unset one is an error."""
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in os.environ:
+                raise ConfigError(f"{where}: environment variable {m.group(1)} is not set")
+            return os.environ[m.group(1)]
+        return _ENV.sub(sub, value)
+    if isinstance(value, list):
+        return [expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: expand_env(v, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+def _get(table: dict[str, Any], key: str, typ: type, where: str, default: Any) -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, typ):
+        raise ConfigError(f"{where}.{key} must be {typ.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(table: dict[str, Any], known: frozenset[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}")
+
+
+def parse_model(table: Any, where: str) -> ModelSpec:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    _check_keys(table, _MODEL_KEYS, where)
+    backend = _get(table, "backend", str, where, "llama")
+    path = _get(table, "path", str, where, BUNDLED if backend == "llama" else "")
+    name = _get(table, "name", str, where, "")
+    if backend == "fake" and not (path or name):
+        raise ConfigError(f"{where}: a fake model needs a name")
+    return ModelSpec(
+        path=path,
+        name=name,
+        chat_format=_get(table, "chat_format", str, where, None),
+        slots=_get(table, "slots", int, where, 1),
+        n_ctx=_get(table, "n_ctx", int, where, 2048),
+        n_gpu_layers=_get(table, "n_gpu_layers", int, where, None),
+        queue_limit=_get(table, "queue_limit", int, where, 8),
+        backend=backend,
+    )
+
+
+def parse_config(doc: dict[str, Any]) -> AgentConfig:
+    """The config of a decoded TOML document, not yet validated (flags may still change it)."""
+    doc = expand_env(doc, "config")
+    _check_keys(doc, TABLES, "config (top level)")
+    agent = doc.get("agent", {})
+    if not isinstance(agent, dict):
+        raise ConfigError("[agent] must be a table")
+    _check_keys(agent, _AGENT_KEYS, "agent")
+    models = doc.get("models", [])
+    if not isinstance(models, list):
+        raise ConfigError("models must be an array of tables ([[models]])")
+    cfg = AgentConfig(models=[parse_model(m, f"models[{i}]") for i, m in enumerate(models)])
+    cfg.host = _get(agent, "host", str, "agent", cfg.host)
+    cfg.port = _get(agent, "port", int, "agent", cfg.port)
+    cfg.api_key = _get(agent, "api_key", str, "agent", None) or None
+    cfg.max_body_bytes = _get(agent, "max_body_bytes", int, "agent", cfg.max_body_bytes)
+    return cfg
+
+
+def load_config(path: Path | None) -> AgentConfig:
+    """The TOML file's config (defaults without a file); call `.validate()` once flags are applied."""
+    if path is None:
+        return AgentConfig()
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(doc)
