@@ -50,6 +50,9 @@ def default_subsystems() -> list[Subsystem]:
     from shareai.coordinator.governance import GovernanceSubsystem
 
     subsystems: list[Subsystem] = [FleetSubsystem(), GovernanceSubsystem()]
+    from shareai.coordinator.gateway import GatewaySubsystem
+
+    subsystems.append(GatewaySubsystem())  # last: finds fleet and governance through coord.subsystem()
     return subsystems
 
 

@@ -34,6 +34,7 @@
     upstream = "gemma"              # name at the provider (default: same as name)
     input_per_mtok = 0.10
     output_per_mtok = 0.40
+    embeddings = false              # true: an embedding model, served on /v1/embeddings
 
 `${NAME}` in any string is replaced by the environment variable NAME; an unset one is a start-up
 error naming it, never an empty key.
@@ -62,6 +63,7 @@ class ProviderModel:
     upstream: str
     input_per_mtok: float = 0.0
     output_per_mtok: float = 0.0
+    embeddings: bool = False  # the gateway routes /v1/embeddings for this model to this provider
 
 
 @dataclass(slots=True)
@@ -229,6 +231,7 @@ def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
                 upstream=_get(m, "upstream", str, mwhere, m["name"]),
                 input_per_mtok=_get(m, "input_per_mtok", float, mwhere, 0.0),
                 output_per_mtok=_get(m, "output_per_mtok", float, mwhere, 0.0),
+                embeddings=_get(m, "embeddings", bool, mwhere, False),
             ))
         keys = _get(p, "api_keys", list, where, [])
         if not all(isinstance(k, str) for k in keys):

@@ -1,0 +1,254 @@
+"""The OpenAI-compatible HTTP API of the coordinator, over providers and nodes.
+
+Every generation request goes through the same pipeline:
+
+    authenticate ─▶ read + validate body ─▶ model access ─▶ admit (limits, reservation)
+      ─▶ cache lookup ─▶ candidates by policy ─▶ forward with failover ─▶ answer / relay stream
+      ─▶ settle (or release) the reservation ─▶ record usage and metrics
+
+Usage is recorded for every request, answered or not, so reports show failures per route too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from shareai.coordinator.gateway.forward import Forwarder, Reply, Trace
+from shareai.coordinator.gateway.metrics import GatewayMetrics
+from shareai.coordinator.gateway.policy import RouteContext
+from shareai.coordinator.gateway.requests import Parsed, parse_body
+from shareai.coordinator.gateway.router import POLICY_HEADER, ROUTE_HEADER, Router
+from shareai.coordinator.gateway.settings import GatewaySettings
+from shareai.coordinator.gateway.streaming import relay, replay_frames
+from shareai.coordinator.gateway.targets import CHAT, COMPLETIONS, EMBEDDINGS, Target
+from shareai.coordinator.interfaces import (
+    Admission,
+    Authenticator,
+    CachedResponse,
+    Governor,
+    Principal,
+    UsageRecord,
+)
+from shareai.wire.errors import ModelNotFound, OpenAIError, PermissionDenied
+from shareai.wire.http import bearer_token, read_json
+from shareai.wire.sse import SSE_HEADERS
+
+
+def _usage(body: dict[str, Any] | None) -> tuple[int, int]:
+    usage = (body or {}).get("usage") or {}
+    if not isinstance(usage, dict):
+        return 0, 0
+    prompt = usage.get("prompt_tokens") or 0
+    completion = usage.get("completion_tokens") or 0
+    return (prompt if isinstance(prompt, int) else 0), (completion if isinstance(completion, int) else 0)
+
+
+def _cost_header(cost: float) -> str:
+    return f"{cost:.10f}".rstrip("0").rstrip(".") or "0"
+
+
+class GatewayAPI:
+    def __init__(self, *, router: Router, forwarder: Forwarder, authenticator: Authenticator, governor: Governor,
+                 metrics: GatewayMetrics, settings: GatewaySettings, max_body_bytes: int) -> None:
+        self.router = router
+        self.forwarder = forwarder
+        self.auth = authenticator
+        self.governor = governor
+        self.metrics = metrics
+        self.settings = settings
+        self.max_body_bytes = max_body_bytes
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/completions", self.completions)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_get("/v1/models", self.list_models)
+        app.router.add_get("/v1/models/{model:.+}", self.get_model)
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, CHAT)
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, COMPLETIONS)
+
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, EMBEDDINGS)
+
+    # -- models ---------------------------------------------------------------------------------
+
+    async def list_models(self, request: web.Request) -> web.Response:
+        principal = await self.auth.authenticate(bearer_token(request))
+        names = self.router.catalog.model_names(principal)
+        return web.json_response({"object": "list", "data": [_model_object(n) for n in names]})
+
+    async def get_model(self, request: web.Request) -> web.Response:
+        principal = await self.auth.authenticate(bearer_token(request))
+        model = request.match_info["model"]
+        if model not in self.router.catalog.model_names(principal):
+            raise ModelNotFound(model)
+        return web.json_response(_model_object(model))
+
+    # -- generation -----------------------------------------------------------------------------
+
+    async def _generate(self, request: web.Request, endpoint: str) -> web.StreamResponse:
+        trace = Trace(model="")
+        principal: Principal | None = None
+        admission: Admission | None = None
+        parsed: Parsed | None = None
+        extra_headers: dict[str, str] = {}
+        try:
+            principal = await self.auth.authenticate(bearer_token(request))
+            body, parsed = parse_body(endpoint, await read_json(request, self.max_body_bytes),
+                                      self.settings.default_max_tokens)
+            trace.model = parsed.model
+            if principal.allowed_models is not None and parsed.model not in principal.allowed_models:
+                raise PermissionDenied(f"This key may not use the model '{parsed.model}'.", param="model",
+                                       code="model_not_allowed")
+            if not self.router.catalog.known(parsed.model, principal):
+                raise ModelNotFound(parsed.model)
+            policy = self.router.resolve_policy(principal, request.headers.get(POLICY_HEADER))
+            admission = await self.governor.admit(principal, model=parsed.model, prompt_tokens=parsed.prompt_tokens,
+                                                  max_tokens=parsed.max_tokens)
+            extra_headers.update(admission.headers)
+            if principal.cache_mode != "off":
+                hit = self.governor.cache_get(principal, body)
+                if hit is not None:
+                    return await self._serve_cached(request, hit, principal, parsed, endpoint, admission, trace)
+                extra_headers["x-shareai-cache"] = "miss"
+            ctx = RouteContext(stream=parsed.stream, prompt_tokens=parsed.prompt_tokens, max_tokens=parsed.max_tokens,
+                               provider_capacity=self.settings.provider_capacity)
+            targets = self.router.candidates(model=parsed.model, principal=principal, endpoint=endpoint,
+                                             policy=policy, pin=request.headers.get(ROUTE_HEADER), ctx=ctx)
+            if parsed.stream:
+                upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}),
+                                                            "include_usage": True}}
+                return await self._stream(request, principal, parsed, endpoint, targets, upstream_body, trace,
+                                          admission, extra_headers)
+            reply = await self.forwarder.unary(targets, endpoint, body, trace)
+        except OpenAIError as err:
+            if admission is not None:
+                admission.release()
+            err.headers.update(extra_headers)
+            err.headers.update(trace.headers())
+            self._account(trace, principal, parsed, endpoint, err.status, None, 0.0, extra={"error": err.code})
+            raise
+        return self._answer(reply, principal, parsed, endpoint, body, trace, admission, extra_headers)
+
+    def _answer(self, reply: Reply, principal: Principal, parsed: Parsed, endpoint: str, body: dict[str, Any],
+                trace: Trace, admission: Admission, extra_headers: dict[str, str]) -> web.Response:
+        try:
+            decoded = json.loads(reply.body)
+        except ValueError:
+            decoded = None
+        answer = decoded if isinstance(decoded, dict) else None
+        headers = {**extra_headers, **trace.headers()}
+        if reply.status >= 300:  # a client error the upstream reported: passed through as is
+            admission.release()
+            self._account(trace, principal, parsed, endpoint, reply.status, None, 0.0)
+            return web.Response(body=reply.body, status=reply.status, content_type="application/json",
+                                headers=headers)
+        prompt, completion = _usage(answer)
+        cost = reply.target.cost(prompt, completion, time.monotonic() - trace.started)
+        admission.settle(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
+        headers["x-shareai-cost-usd"] = _cost_header(cost)
+        self._account(trace, principal, parsed, endpoint, 200, reply.target, cost, usage=(prompt, completion))
+        if answer is not None and principal.cache_mode != "off":
+            self.governor.cache_put(principal, body, CachedResponse(body=answer, route=reply.target.route))
+        return web.Response(body=reply.body, status=200, content_type="application/json", headers=headers)
+
+    async def _stream(self, request: web.Request, principal: Principal, parsed: Parsed, endpoint: str,
+                      targets: list[Target], body: dict[str, Any], trace: Trace, admission: Admission,
+                      extra_headers: dict[str, str]) -> web.StreamResponse:
+        started = await self.forwarder.stream(targets, endpoint, body, trace)
+        if isinstance(started, Reply):
+            return self._answer(started, principal, parsed, endpoint, body, trace, admission, extra_headers)
+        target = started.target
+        resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **extra_headers, **trace.headers()})
+        stats = self.forwarder.stats.get(target.route)
+        stats.inflight += 1
+        try:
+            try:
+                await resp.prepare(request)
+            except (ConnectionResetError, ConnectionError):
+                started.response.close()
+                admission.release()
+                self._account(trace, principal, parsed, endpoint, 499, target, 0.0)
+                return resp
+            result = await relay(started, resp, include_usage=parsed.include_usage, read_timeout_s=target.timeout_s)
+        finally:
+            stats.inflight -= 1
+        prompt, completion = _usage({"usage": result.usage})
+        cost = target.cost(prompt, completion, time.monotonic() - trace.started)
+        admission.settle(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
+        if result.completed:
+            status = 200
+            stats.observe(latency_ms=(time.monotonic() - trace.started) * 1000, ttft_ms=None)
+        elif result.client_gone:
+            status = 499  # nginx's "client closed request": nobody to answer, nothing wrong upstream
+        else:
+            status = result.error.status if result.error is not None else 502
+            self.forwarder.breaker(target.route).record_failure(self.settings.clock())
+        self._account(trace, principal, parsed, endpoint, status, target, cost, usage=(prompt, completion),
+                      extra={"cut": True} if status not in (200, 499) else None)
+        if not result.client_gone:
+            try:
+                await resp.write_eof()
+            except (ConnectionResetError, ConnectionError):
+                pass
+        return resp
+
+    async def _serve_cached(self, request: web.Request, hit: CachedResponse, principal: Principal, parsed: Parsed,
+                            endpoint: str, admission: Admission, trace: Trace) -> web.StreamResponse:
+        trace.route = hit.route
+        admission.settle(prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
+        headers = {**admission.headers, **trace.headers(), "x-shareai-cost-usd": "0", "x-shareai-cache": "hit"}
+        self._account(trace, principal, parsed, endpoint, 200, None, 0.0, usage=_usage(hit.body), cache_hit=True)
+        if not parsed.stream:
+            return web.json_response(hit.body, headers=headers)
+        resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+        try:
+            await resp.prepare(request)
+            await resp.write(replay_frames(hit.body, parsed.include_usage))
+            await resp.write_eof()
+        except (ConnectionResetError, ConnectionError):
+            pass
+        return resp
+
+    def _account(self, trace: Trace, principal: Principal | None, parsed: Parsed | None, endpoint: str, status: int,
+                 target: Target | None, cost: float, *, usage: tuple[int, int] = (0, 0), cache_hit: bool = False,
+                 extra: dict[str, Any] | None = None) -> None:
+        elapsed = time.monotonic() - trace.started
+        route = target.route if target is not None else (trace.route or "none")
+        model = trace.model
+        self.metrics.requests.inc(model, route, str(status))
+        self.metrics.latency.observe(elapsed, model, route)
+        if trace.ttft_s is not None:
+            self.metrics.ttft.observe(trace.ttft_s, model, route)
+        if principal is None:
+            return  # unauthenticated: nobody to account to
+        self.governor.record(UsageRecord(
+            ts=time.time(),
+            org=principal.org,
+            key_id=principal.key_id,
+            model=model,
+            route=route,
+            prompt_tokens=usage[0],
+            completion_tokens=usage[1],
+            cost_usd=cost,
+            latency_ms=elapsed * 1000,
+            ttft_ms=trace.ttft_s * 1000 if trace.ttft_s is not None else None,
+            status=status,
+            attempts=trace.attempts,
+            cache_hit=cache_hit,
+            stream=bool(parsed and parsed.stream),
+            endpoint=endpoint,
+            extra=extra or {},
+        ))
+
+
+def _model_object(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "shareai"}

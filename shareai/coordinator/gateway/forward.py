@@ -1,0 +1,227 @@
+"""Forwarding with failover: walk the ordered targets until one answers.
+
+    for target in ordered targets:              (the policy's order is the failover sequence)
+        for key in the provider's key pool:     (401/429 rotate to the next key of the same provider)
+            attempt ── 2xx ────────────────▶ done
+                    ── 400/413/422 ────────▶ the client's mistake: passed through, no failover
+                    ── connect error, timeout before the first byte, 5xx, 429 ──▶ next target
+
+Streams commit to a target only once its first body bytes arrived: until then a stream fails over
+like any request; after that, the caller relays it and an error can only end it (SSE error event).
+Every attempt has a deadline (the target's `timeout_s`); circuit breakers and EWMA statistics are
+updated from each outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from shareai.coordinator.gateway.breaker import Breaker
+from shareai.coordinator.gateway.keypool import KeyPool
+from shareai.coordinator.gateway.metrics import GatewayMetrics
+from shareai.coordinator.gateway.settings import GatewaySettings
+from shareai.coordinator.gateway.stats import StatsBook
+from shareai.coordinator.gateway.targets import PATHS, Target
+from shareai.wire.errors import NoTargetAvailable, OpenAIError, UpstreamFailed, UpstreamTimeout
+
+PASS_THROUGH = frozenset({400, 413, 422})  # deterministic client errors: another target would say the same
+ROTATE_KEY = frozenset({401, 429})
+
+
+@dataclass(slots=True)
+class Trace:
+    """What happened to one request, for headers, metrics and the usage record."""
+
+    model: str
+    started: float = field(default_factory=time.monotonic)
+    attempts: int = 0
+    route: str = ""
+    ttft_s: float | None = None
+    failures: list[str] = field(default_factory=list)
+
+    def headers(self) -> dict[str, str]:
+        h = {"x-shareai-attempts": str(self.attempts)}
+        if self.route:
+            h["x-shareai-route"] = self.route
+        return h
+
+
+@dataclass(slots=True)
+class Reply:
+    """A complete upstream answer (non-streaming, or a passed-through client error)."""
+
+    target: Target
+    status: int
+    body: bytes
+    content_type: str
+
+
+@dataclass(slots=True)
+class StreamStart:
+    """An upstream stream that has sent its first bytes; the caller relays and closes `response`."""
+
+    target: Target
+    response: aiohttp.ClientResponse
+    first: bytes
+
+
+class _Failed(Exception):
+    def __init__(self, reason: str, *, status: int | None = None, timeout: bool = False,
+                 retry_after: float | None = None, count_for_breaker: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.timeout = timeout
+        self.retry_after = retry_after
+        self.count_for_breaker = count_for_breaker
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class Forwarder:
+    def __init__(self, session: aiohttp.ClientSession, settings: GatewaySettings, metrics: GatewayMetrics,
+                 stats: StatsBook, breakers: dict[str, Breaker], keypools: dict[str, KeyPool]) -> None:
+        self.session = session
+        self.settings = settings
+        self.metrics = metrics
+        self.stats = stats
+        self.breakers = breakers
+        self.keypools = keypools
+
+    def breaker(self, route: str) -> Breaker:
+        b = self.breakers.get(route)
+        if b is None:
+            s = self.settings
+            b = self.breakers[route] = Breaker(threshold=s.breaker_threshold, cooldown_s=s.breaker_cooldown_s,
+                                               max_cooldown_s=s.breaker_max_cooldown_s)
+        return b
+
+    def _keys(self, target: Target) -> KeyPool | None:
+        if target.provider is None:
+            return None
+        pool = self.keypools.get(target.route)
+        if pool is None:
+            pool = self.keypools[target.route] = KeyPool(target.provider.api_keys)
+        return pool
+
+    def _credential(self, target: Target, tried: set[str]) -> str | None:
+        if target.node is not None:
+            return target.node.data_plane_secret
+        pool = self._keys(target)
+        return pool.pick(self.settings.clock(), frozenset(tried)) if pool else None
+
+    async def unary(self, targets: list[Target], endpoint: str, body: dict[str, Any], trace: Trace) -> Reply:
+        async def attempt(target: Target, key: str | None) -> Reply:
+            async with asyncio.timeout(target.timeout_s):
+                async with self._post(target, endpoint, body, key) as resp:
+                    trace.ttft_s = time.monotonic() - trace.started
+                    raw = await resp.read()
+                    if resp.status >= 300 and resp.status not in PASS_THROUGH:
+                        raise self._status_failure(resp.status, resp.headers)
+                    return Reply(target, resp.status, raw, resp.content_type or "application/json")
+        return await self._walk(targets, trace, attempt)
+
+    async def stream(self, targets: list[Target], endpoint: str, body: dict[str, Any],
+                     trace: Trace) -> StreamStart | Reply:
+        async def attempt(target: Target, key: str | None) -> StreamStart | Reply:
+            resp: aiohttp.ClientResponse | None = None
+            try:
+                async with asyncio.timeout(target.timeout_s):
+                    resp = await self._post(target, endpoint, body, key)
+                    if resp.status >= 300:
+                        raw = await resp.read()
+                        resp.release()
+                        if resp.status in PASS_THROUGH:
+                            return Reply(target, resp.status, raw, resp.content_type or "application/json")
+                        raise self._status_failure(resp.status, resp.headers)
+                    first = await resp.content.readany()
+                if not first:
+                    raise _Failed("closed before the first byte")
+                trace.ttft_s = time.monotonic() - trace.started
+                return StreamStart(target, resp, first)
+            except BaseException:
+                if resp is not None:
+                    resp.close()
+                raise
+        return await self._walk(targets, trace, attempt)
+
+    def _post(self, target: Target, endpoint: str, body: dict[str, Any], key: str | None) -> Any:
+        payload = dict(body)
+        payload["model"] = target.upstream_model
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return self.session.post(target.base_url + PATHS[endpoint], data=json.dumps(payload), headers=headers)
+
+    @staticmethod
+    def _status_failure(status: int, headers: Any) -> _Failed:
+        return _Failed(f"HTTP {status}", status=status, retry_after=_retry_after(headers),
+                       count_for_breaker=status >= 500)
+
+    async def _walk(self, targets: list[Target], trace: Trace, attempt: Any) -> Any:
+        if not targets:
+            raise NoTargetAvailable(f"No route can serve '{trace.model}' right now.")
+        timeouts = 0
+        for i, target in enumerate(targets):
+            if i > 0:
+                self.metrics.failovers.inc(trace.model)
+            tried: set[str] = set()
+            while True:
+                key = self._credential(target, tried)
+                trace.attempts += 1
+                trace.route = target.route
+                stats = self.stats.get(target.route)
+                stats.inflight += 1
+                t0 = time.monotonic()
+                failure: _Failed
+                try:
+                    result = await attempt(target, key)
+                except TimeoutError:
+                    failure = _Failed("timeout", timeout=True)
+                except (aiohttp.ClientError, OSError) as exc:
+                    failure = _Failed(f"connect: {type(exc).__name__}")
+                except _Failed as exc:
+                    failure = exc
+                else:
+                    elapsed = time.monotonic() - t0
+                    if isinstance(result, StreamStart):
+                        stats.observe(latency_ms=None, ttft_ms=elapsed * 1000)
+                    elif result.status < 300:
+                        stats.observe(latency_ms=elapsed * 1000, ttft_ms=None)
+                    self.breaker(target.route).record_success(self.settings.clock())
+                    self.metrics.attempts.inc(target.route, "ok")
+                    return result
+                finally:
+                    stats.inflight -= 1
+                now = self.settings.clock()
+                self.metrics.attempts.inc(target.route, failure.reason.split(":")[0])
+                trace.failures.append(f"{target.route}: {failure.reason}")
+                timeouts += failure.timeout
+                pool = self._keys(target)
+                if failure.status in ROTATE_KEY and pool is not None and key is not None:
+                    pool.penalise(key, failure.status or 0, now, failure.retry_after)
+                    tried.add(key)
+                    if len(tried) < len(pool):
+                        continue  # same provider, next key
+                if failure.count_for_breaker:
+                    self.breaker(target.route).record_failure(now)
+                break
+        detail = "; ".join(trace.failures[-5:])
+        err: OpenAIError
+        if timeouts == len(trace.failures):
+            err = UpstreamTimeout(f"Every route for '{trace.model}' timed out ({detail}).")
+        else:
+            err = UpstreamFailed(f"Every route for '{trace.model}' failed ({detail}).")
+        raise err

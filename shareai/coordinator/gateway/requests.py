@@ -1,0 +1,67 @@
+"""What the gateway needs from a request body, validated before any work is done.
+
+Chat and text completions go through `shareai.wire.validation` with `strict=False` (unknown fields
+are forwarded: a provider may support more than a node does); embeddings get their own small check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shareai.coordinator.gateway.targets import CHAT, COMPLETIONS
+from shareai.wire.errors import InvalidRequest
+from shareai.wire.validation import parse_chat_request, parse_completion_request, require_object
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    model: str
+    stream: bool
+    include_usage: bool
+    prompt_tokens: int  # an estimate (4 characters a token) for reservations and cost-ordering
+    max_tokens: int
+
+
+def _estimate(chars: int) -> int:
+    return chars // 4 + 1
+
+
+def parse_body(endpoint: str, raw: Any, default_max_tokens: int) -> tuple[dict[str, Any], Parsed]:
+    body = require_object(raw)
+    if endpoint == CHAT:
+        chat = parse_chat_request(body, strict=False)
+        chars = sum(len(m.content) for m in chat.messages)
+        return body, Parsed(chat.model, chat.stream, chat.include_usage, _estimate(chars),
+                            chat.sampling.max_tokens or default_max_tokens)
+    if endpoint == COMPLETIONS:
+        comp = parse_completion_request(body, strict=False)
+        prompt = body.get("prompt")
+        chars = len(comp.prompt) if comp.prompt else len(str(prompt))
+        return body, Parsed(comp.model, comp.stream, comp.include_usage, _estimate(chars),
+                            comp.sampling.max_tokens or default_max_tokens)
+    return body, _embeddings(body)
+
+
+def _embeddings(body: dict[str, Any]) -> Parsed:
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequest("You must provide a model parameter.", param="model", code="missing_required_parameter")
+    value = body.get("input")
+    if value is None:
+        raise InvalidRequest("You must provide an input parameter.", param="input", code="missing_required_parameter")
+    if isinstance(value, str):
+        chars = len(value)
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        chars = sum(len(v) for v in value)
+    elif isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        chars = 4 * len(value)
+    elif isinstance(value, list) and value and all(
+            isinstance(v, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in v) for v in value):
+        chars = 4 * sum(len(v) for v in value)
+    else:
+        raise InvalidRequest("'input' must be a string, an array of strings, or an array of token arrays.",
+                             param="input", code="invalid_type")
+    if body.get("stream"):
+        raise InvalidRequest("Embeddings cannot be streamed.", param="stream", code="invalid_value")
+    return Parsed(model, False, False, _estimate(chars), 0)

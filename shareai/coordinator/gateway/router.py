@@ -1,0 +1,114 @@
+"""Choosing the targets of one request: candidates, pinning, policy order, circuit breakers, probes.
+
+    x-shareai-route: provider-a   only that provider
+    x-shareai-route: node         only nodes (in policy order)
+    x-shareai-route: node:<id>    only that node
+
+A pinned request goes to what it named even when the breaker is open (the caller asked for it).
+An unpinned one skips open circuits; a provider whose cooldown is over is probed in the background
+with `GET {base_url}/models` (no tokens spent) and rejoins when the probe succeeds. A node whose
+cooldown is over simply gets a trial request: it is still in the directory, so it heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+
+from shareai.coordinator.gateway import policy as policies
+from shareai.coordinator.gateway.breaker import CLOSED, HALF_OPEN
+from shareai.coordinator.gateway.forward import Forwarder
+from shareai.coordinator.gateway.targets import NODE, Catalog, Target
+from shareai.coordinator.interfaces import Principal
+from shareai.wire.errors import InvalidRequest, PermissionDenied
+
+log = logging.getLogger(__name__)
+
+POLICY_HEADER = "x-shareai-policy"
+ROUTE_HEADER = "x-shareai-route"
+
+
+class Router:
+    def __init__(self, catalog: Catalog, forwarder: Forwarder, default_policy: str) -> None:
+        self.catalog = catalog
+        self.forwarder = forwarder
+        self.default_policy = default_policy
+        self._probing: dict[str, asyncio.Task[None]] = {}
+
+    def resolve_policy(self, principal: Principal, header: str | None) -> str:
+        if principal.private:
+            return "nodes-only"
+        if header:
+            if header not in policies.POLICIES:
+                raise InvalidRequest(f"Header '{POLICY_HEADER}' must be one of {', '.join(policies.POLICIES)}, "
+                                     f"got {header!r}.", param=POLICY_HEADER, code="invalid_value")
+            return header
+        return principal.policy or self.default_policy
+
+    def candidates(self, *, model: str, principal: Principal, endpoint: str, policy: str, pin: str | None,
+                   ctx: policies.RouteContext) -> list[Target]:
+        nodes = self.catalog.node_targets(model, principal, endpoint)
+        providers = [] if principal.private else self.catalog.provider_targets(model, endpoint)
+        if pin:
+            if pin == NODE:
+                providers = []
+            elif pin.startswith("node:"):
+                providers, nodes = [], [t for t in nodes if t.route == pin]
+            elif pin in self.catalog.provider_names:
+                if principal.private:
+                    raise PermissionDenied("This key may only use its organisation's own nodes.",
+                                           param=ROUTE_HEADER, code="route_not_allowed")
+                nodes, providers = [], [t for t in providers if t.route == pin]
+            else:
+                raise InvalidRequest(f"Header '{ROUTE_HEADER}' names no provider or node: {pin!r}.",
+                                     param=ROUTE_HEADER, code="unknown_route")
+        ordered = policies.order(policy, nodes + providers, stats=self.forwarder.stats, ctx=ctx,
+                                 rng=self.forwarder.settings.rng)
+        if pin:
+            return ordered
+        now = self.forwarder.settings.clock()
+        usable: list[Target] = []
+        for t in ordered:
+            breaker = self.forwarder.breakers.get(t.route)
+            state = breaker.state(now) if breaker is not None else CLOSED
+            if state == CLOSED or (state == HALF_OPEN and t.kind == NODE):
+                usable.append(t)
+            elif state == HALF_OPEN:
+                self.schedule_probe(t)
+        return usable
+
+    def schedule_probe(self, target: Target) -> None:
+        if target.route in self._probing:
+            return
+        task = asyncio.get_running_loop().create_task(self._probe(target))
+        self._probing[target.route] = task
+        task.add_done_callback(lambda _: self._probing.pop(target.route, None))
+
+    async def _probe(self, target: Target) -> None:
+        fw = self.forwarder
+        pool = fw._keys(target)
+        key = pool.pick(fw.settings.clock()) if pool is not None else None
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        try:
+            async with asyncio.timeout(fw.settings.probe_timeout_s):
+                async with fw.session.get(target.base_url + "/models", headers=headers) as resp:
+                    await resp.read()
+                    ok = resp.status < 300
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            ok = False
+        now = fw.settings.clock()
+        breaker = fw.breaker(target.route)
+        if ok:
+            breaker.record_success(now)
+            log.info("provider %s is back (probe succeeded); circuit closed", target.route)
+        else:
+            breaker.record_failure(now)
+        fw.metrics.attempts.inc(target.route, "probe_ok" if ok else "probe_failed")
+
+    async def close(self) -> None:
+        tasks = list(self._probing.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

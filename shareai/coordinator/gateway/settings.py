@@ -1,0 +1,30 @@
+"""Tunables of the gateway that are not (yet) in the TOML config, with defaults that suit most fleets.
+
+    GatewaySubsystem(settings=GatewaySettings(breaker_cooldown_s=2.0, clock=fake_clock))
+
+`clock` drives circuit breakers and key parking (monotonic seconds); tests pass a fake one.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class GatewaySettings:
+    breaker_threshold: int = 3  # consecutive failures that open a target's circuit
+    breaker_cooldown_s: float = 10.0  # first cooldown; doubles on each failed probe, up to the max
+    breaker_max_cooldown_s: float = 300.0
+    probe_timeout_s: float = 5.0  # `GET /models` health probe of a provider
+    node_timeout_s: float = 120.0  # nodes have no per-target timeout in config
+    connect_timeout_s: float = 5.0
+    provider_capacity: int = 32  # in-flight requests a provider counts as "fully loaded" for least-loaded
+    default_max_tokens: int = 256  # for cost estimates and quota reservations when the request names none
+    usage_memory: int = 1000  # records the no-op governor keeps
+    max_connections: int = 1024  # the shared client session's connection pool
+    max_connections_per_host: int = 256
+    clock: Callable[[], float] = time.monotonic
+    rng: random.Random = field(default_factory=random.Random)

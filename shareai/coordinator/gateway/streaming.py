@@ -1,0 +1,130 @@
+"""Relaying an upstream SSE stream to the client, event by event, never buffered whole.
+
+The gateway always asks upstreams for `stream_options.include_usage` so it can account for every
+stream; when the client did not ask for usage, the extra usage-only chunk (and the `usage: null`
+field on the others) is removed so the client sees exactly what it asked for. Once the first
+bytes are out the status line is gone, so an upstream that breaks off mid-stream ends the stream
+with an SSE `{"error": ...}` event and no `[DONE]`; a client that disconnects ends the relay and
+closes the upstream response, which cancels the upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from shareai.coordinator.gateway.forward import StreamStart
+from shareai.wire.errors import OpenAIError, UpstreamFailed, UpstreamTimeout
+from shareai.wire.sse import DONE, SSEParser, error_frame, frame
+
+
+@dataclass(slots=True)
+class RelayResult:
+    usage: dict[str, Any] | None = None
+    completed: bool = False  # upstream sent [DONE] and so did we
+    client_gone: bool = False
+    error: OpenAIError | None = None
+
+
+class _ClientGone(Exception):
+    pass
+
+
+async def _write(client: web.StreamResponse, data: bytes) -> None:
+    try:
+        await client.write(data)
+    except (ConnectionResetError, ConnectionError) as exc:
+        raise _ClientGone() from exc
+
+
+def _filter(event: str, include_usage: bool, result: RelayResult) -> bytes | None:
+    try:
+        obj = json.loads(event)
+    except ValueError:
+        return frame(event)
+    if not isinstance(obj, dict):
+        return frame(event)
+    usage = obj.get("usage")
+    if usage:
+        result.usage = usage
+    if not include_usage:
+        if usage and not obj.get("choices"):
+            return None
+        obj.pop("usage", None)
+    return frame(obj)
+
+
+async def relay(start: StreamStart, client: web.StreamResponse, *, include_usage: bool,
+                read_timeout_s: float) -> RelayResult:
+    result = RelayResult()
+    parser = SSEParser()
+    upstream = start.response
+    chunk = start.first
+    done = False
+    try:
+        while True:
+            out: list[bytes] = []
+            for event in parser.feed(chunk):
+                if event == "[DONE]":
+                    done = True
+                    continue
+                data = _filter(event, include_usage, result)
+                if data is not None:
+                    out.append(data)
+            if out:
+                await _write(client, b"".join(out))
+            if done:
+                break
+            async with asyncio.timeout(read_timeout_s):
+                chunk = await upstream.content.readany()
+            if not chunk:
+                break
+        if done:
+            await _write(client, DONE)
+            result.completed = True
+        else:
+            result.error = UpstreamFailed("The upstream closed the stream before it completed.",
+                                          code="upstream_stream_cut")
+    except _ClientGone:
+        result.client_gone = True
+    except TimeoutError:
+        result.error = UpstreamTimeout("The upstream stopped sending mid-stream.")
+    except aiohttp.ClientError as exc:
+        result.error = UpstreamFailed(f"The upstream stream broke off: {type(exc).__name__}.",
+                                      code="upstream_stream_cut")
+    finally:
+        upstream.close()
+    if result.error is not None:
+        try:
+            await _write(client, error_frame(result.error))
+        except _ClientGone:
+            result.client_gone = True
+    return result
+
+
+def replay_frames(body: dict[str, Any], include_usage: bool) -> bytes:
+    """A cached complete answer as the stream the client asked for (one delta per choice)."""
+    chat = body.get("object") == "chat.completion"
+    base = {"id": body.get("id", "cached"), "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": body.get("created", 0), "model": body.get("model", "")}
+    frames: list[bytes] = []
+    for choice in body.get("choices", []):
+        index = choice.get("index", 0)
+        if chat:
+            message = choice.get("message") or {}
+            delta = {"role": message.get("role", "assistant"), "content": message.get("content", "")}
+            frames.append(frame({**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]}))
+            frames.append(frame({**base, "choices": [{"index": index, "delta": {},
+                                                      "finish_reason": choice.get("finish_reason")}]}))
+        else:
+            frames.append(frame({**base, "choices": [{"index": index, "text": choice.get("text", ""),
+                                                      "finish_reason": choice.get("finish_reason")}]}))
+    if include_usage and body.get("usage"):
+        frames.append(frame({**base, "choices": [], "usage": body["usage"]}))
+    frames.append(DONE)
+    return b"".join(frames)

@@ -1,0 +1,243 @@
+"""A fake OpenAI-compatible provider: a real aiohttp server on 127.0.0.1, port 0, told how to fail.
+
+    async with FakeProvider(model="gemma", reply="hello") as p:      # p.base_url ends in /v1
+        p.fail_status = 500          # every request answers 500 (also 429, 401, 503, ...)
+        p.fail_times = 2             # ... only the next 2 requests, then healthy again
+        p.hang = True                # accept and never answer
+        p.first_byte_delay = 1.0     # wait before the status line
+        p.cut_after_chunks = 2       # streams: close the connection after 2 content chunks
+        p.key_status = {"sk-bad": 401}   # per-key answers (key rotation tests)
+        p.accept_keys = {"sk-good"}  # anything else is 401
+        await p.kill()               # drop every open connection and stop listening (chaos)
+
+It counts `calls` (generation requests), `probes` (`GET /models`), records the bearer key of
+each call in `keys_seen` and each JSON body in `bodies`. Answers carry real usage numbers
+(words of the prompt and of the reply), so cost arithmetic can be checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+_HANG_S = 3600.0
+
+
+def _words(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+class FakeProvider:
+    def __init__(self, *, model: str = "fake-model", reply: str = "Hello from the fake provider",
+                 name: str = "fake", delay: float = 0.0, embedding_dim: int = 4) -> None:
+        self.model = model
+        self.reply = reply
+        self.name = name
+        self.delay = delay  # per-request service time (healthy answers)
+        self.embedding_dim = embedding_dim
+        self.fail_status: int | None = None
+        self.fail_times: int | None = None
+        self.hang = False
+        self.first_byte_delay = 0.0
+        self.cut_after_chunks: int | None = None
+        self.chunk_delay = 0.0
+        self.key_status: dict[str, int] = {}
+        self.accept_keys: set[str] | None = None
+        self.calls = 0
+        self.probes = 0
+        self.keys_seen: list[str | None] = []
+        self.bodies: list[dict[str, Any]] = []
+        self.cancelled = 0  # streams whose client went away before the end
+        self._runner: web.AppRunner | None = None
+        self._transports: set[asyncio.Transport] = set()
+        self.port = 0
+        self._stopped = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self) -> FakeProvider:
+        app = web.Application(middlewares=[self._track])
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self
+
+    async def stop(self) -> None:
+        self._stopped.set()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            for t in list(self._transports):
+                t.abort()
+            await runner.cleanup()
+
+    async def kill(self) -> None:
+        """Crash: stop listening and abort every open connection, mid-request or not."""
+        await self.stop()
+
+    async def __aenter__(self) -> FakeProvider:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- behaviour ------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _track(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None:
+            self._transports.add(transport)  # type: ignore[arg-type]
+        return await handler(request)
+
+    async def _gate(self, request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
+        """Count the call and decide: (body, None) to answer, (None, response) to fail."""
+        self.calls += 1
+        auth = request.headers.get("Authorization", "")
+        key = auth[7:] if auth.startswith("Bearer ") else None
+        self.keys_seen.append(key)
+        body = await request.json()
+        self.bodies.append(body)
+        if self.hang:
+            await self._sleep(_HANG_S)
+        if self.first_byte_delay:
+            await self._sleep(self.first_byte_delay)
+        if key is not None and key in self.key_status:
+            return None, self._error(self.key_status[key])
+        if self.accept_keys is not None and key not in self.accept_keys:
+            return None, self._error(401)
+        if self.fail_status is not None and (self.fail_times is None or self.fail_times > 0):
+            if self.fail_times is not None:
+                self.fail_times -= 1
+            return None, self._error(self.fail_status)
+        if self.delay:
+            await self._sleep(self.delay)
+        return body, None
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    @staticmethod
+    def _error(status: int) -> web.Response:
+        kinds = {401: "authentication_error", 429: "rate_limit_error"}
+        body = {"error": {"message": f"fake failure {status}", "type": kinds.get(status, "server_error"),
+                          "param": None, "code": None}}
+        headers = {"retry-after": "1"} if status == 429 else {}
+        return web.json_response(body, status=status, headers=headers)
+
+    def _usage(self, prompt: str) -> dict[str, int]:
+        p, c = _words(prompt), _words(self.reply)
+        return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self.probes += 1
+        if self.fail_status is not None and self.fail_times is None:
+            return self._error(self.fail_status)
+        return web.json_response({"object": "list", "data": [
+            {"id": self.model, "object": "model", "created": 0, "owned_by": self.name}]})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body, failure = await self._gate(request)
+        if failure is not None or body is None:
+            return failure or self._error(500)
+        prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+        if body.get("stream"):
+            return await self._stream(request, body, prompt, chat=True)
+        return web.json_response({
+            "id": f"chatcmpl-{self.name}-{self.calls}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model"), "system_fingerprint": self.name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply},
+                         "finish_reason": "stop", "logprobs": None}],
+            "usage": self._usage(prompt),
+        })
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body, failure = await self._gate(request)
+        if failure is not None or body is None:
+            return failure or self._error(500)
+        prompt = str(body.get("prompt", ""))
+        if body.get("stream"):
+            return await self._stream(request, body, prompt, chat=False)
+        return web.json_response({
+            "id": f"cmpl-{self.name}-{self.calls}", "object": "text_completion", "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [{"index": 0, "text": self.reply, "finish_reason": "stop", "logprobs": None}],
+            "usage": self._usage(prompt),
+        })
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        body, failure = await self._gate(request)
+        if failure is not None or body is None:
+            return failure or self._error(500)
+        inputs = body.get("input")
+        items = inputs if isinstance(inputs, list) else [inputs]
+        tokens = sum(_words(str(i)) for i in items)
+        return web.json_response({
+            "object": "list", "model": body.get("model"),
+            "data": [{"object": "embedding", "index": i, "embedding": [0.1 * (i + 1)] * self.embedding_dim}
+                     for i in range(len(items))],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        })
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], prompt: str, *,
+                      chat: bool) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        base = {"id": f"chatcmpl-{self.name}-{self.calls}",
+                "object": "chat.completion.chunk" if chat else "text_completion",
+                "created": int(time.time()), "model": body.get("model")}
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        extra = {"usage": None} if include_usage else {}
+
+        def choice(text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
+            if chat:
+                delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else {}
+                if text is not None:
+                    delta["content"] = text
+                return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+            return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+
+        def event(obj: dict[str, Any]) -> bytes:
+            return f"data: {json.dumps(obj)}\n\n".encode()
+
+        try:
+            if chat:
+                await resp.write(event({**base, "choices": [choice(None, None, first=True)], **extra}))
+            words = self.reply.split(" ")
+            for i, word in enumerate(words):
+                if self.cut_after_chunks is not None and i >= self.cut_after_chunks:
+                    assert request.transport is not None
+                    request.transport.abort()  # the provider dies mid-stream
+                    return resp
+                text = word if i == 0 else " " + word
+                await resp.write(event({**base, "choices": [choice(text, None)], **extra}))
+                if self.chunk_delay:
+                    await asyncio.sleep(self.chunk_delay)
+            await resp.write(event({**base, "choices": [choice(None, "stop")], **extra}))
+            if include_usage:
+                await resp.write(event({**base, "choices": [], "usage": self._usage(prompt)}))
+            await resp.write(b"data: [DONE]\n\n")
+            await resp.write_eof()
+        except (ConnectionResetError, ConnectionError):
+            self.cancelled += 1
+        return resp
