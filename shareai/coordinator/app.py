@@ -48,8 +48,10 @@ def default_subsystems() -> list[Subsystem]:
     """The coordinator's subsystems in dependency order (fleet -> governance -> gateway)."""
     from shareai.coordinator.fleet import FleetSubsystem
     from shareai.coordinator.governance import GovernanceSubsystem
+    from shareai.coordinator.install_routes import InstallSubsystem
 
     subsystems: list[Subsystem] = [FleetSubsystem(), GovernanceSubsystem()]
+    subsystems.append(InstallSubsystem())  # GET /install.sh, /install.ps1 (point-and-enroll)
     from shareai.coordinator.gateway import GatewaySubsystem
 
     subsystems.append(GatewaySubsystem())  # last: finds fleet and governance through coord.subsystem()

@@ -1,0 +1,31 @@
+#!/bin/sh
+# The agent container's entrypoint: enroll once (a new data dir and a token given), then run.
+# Extra arguments are passed to `shareai-agent run`.
+set -eu
+
+DATA_DIR="${SHAREAI_DATA_DIR:-/var/lib/shareai}"
+MARKER="$DATA_DIR/.enrolled-by-container"
+
+if [ ! -f "$MARKER" ]; then
+    token="${SHAREAI_TOKEN:-}"
+    if [ -z "$token" ] && [ -n "${SHAREAI_TOKEN_FILE:-}" ]; then
+        # The compose file's token service writes it; wait for it rather than race it.
+        tries=0
+        while [ ! -s "$SHAREAI_TOKEN_FILE" ] && [ "$tries" -lt 60 ]; do
+            tries=$((tries + 1))
+            sleep 1
+        done
+        [ -s "$SHAREAI_TOKEN_FILE" ] || { echo "agent: no token in $SHAREAI_TOKEN_FILE" >&2; exit 1; }
+        token=$(cat "$SHAREAI_TOKEN_FILE")
+    fi
+    if [ -n "$token" ]; then
+        : "${SHAREAI_COORDINATOR:?set SHAREAI_COORDINATOR=HOST:PORT (the coordinator gRPC address)}"
+        shareai-agent enroll --token "$token" --coordinator "$SHAREAI_COORDINATOR" \
+            --data-dir "$DATA_DIR" --name "${SHAREAI_NODE_NAME:-$(hostname)}"
+        touch "$MARKER"
+    fi
+fi
+
+exec shareai-agent run --data-dir "$DATA_DIR" \
+    --model "$SHAREAI_MODEL" --model-name "$SHAREAI_MODEL_NAME" --chat-format "$SHAREAI_CHAT_FORMAT" \
+    --host 0.0.0.0 --port "${SHAREAI_PORT:-8001}" "$@"

@@ -1,0 +1,298 @@
+#!/bin/sh
+# shareai node agent installer for macOS (launchd).
+#
+#   curl -fsSL http://COORDINATOR:8080/install.sh | sh -s -- --token TOKEN
+#   sh install.sh --token TOKEN --coordinator HOST:50051 [options]
+#   sh install.sh --uninstall [--purge]
+#
+# By default the agent is a LaunchAgent of the logged-in user (~/.shareai), so idle-time mode
+# sees the owner's session and hands the machine back when they return. `--system` installs a
+# LaunchDaemon instead (sudo; /usr/local/shareai), running as --user at boot, with no session.
+# Running it again upgrades in place and keeps the enrollment.
+set -eu
+
+# Filled in by the coordinator that serves this script (GET /install.sh); empty in the repository.
+SHAREAI_COORDINATOR=""
+
+LABEL="ai.shareai.agent"
+SYSTEM=0
+PREFIX=""
+DATA_DIR=""
+RUN_USER=""
+SOURCE="shareai[agent]"
+PYTHON=""
+TOKEN=""
+NAME=""
+CONFIG=""
+MODEL=""
+MODEL_NAME=""
+CHAT_FORMAT=""
+PIP_ARGS=""
+ACTION="install"
+PURGE=0
+LOAD=1
+
+usage() {
+    cat <<'EOF'
+Usage: install.sh [options]
+  --token TOKEN          enrollment token (shareai-coordinator token create --org ORG)
+  --coordinator H:P      the coordinator's gRPC address (default: the coordinator that served this script)
+  --name NAME            node name shown in the fleet (default: the hostname)
+  --system               LaunchDaemon at boot (needs sudo) instead of the user's LaunchAgent
+  --user NAME            with --system: the account the daemon runs as (default: $SUDO_USER)
+  --prefix DIR           virtualenv location (default ~/.shareai/venv, /usr/local/shareai with --system)
+  --data-dir DIR         agent state (default ~/.shareai/data, /usr/local/var/shareai with --system)
+  --source SPEC          what to pip install: a pip requirement, a local checkout or a wheel
+                         (default 'shareai[agent]'; a folder or wheel gets the agent extra added)
+  --python PATH          Python 3.11+ interpreter (e.g. from 'brew install python@3.12')
+  --pip-args ARGS        extra arguments for pip install
+  --model PATH           GGUF model to serve (with --model-name and --chat-format)
+  --model-name NAME      public model name clients use
+  --chat-format FMT      chat format where the GGUF has no template (e.g. gemma)
+  --config FILE          agent TOML config passed to 'shareai-agent run'
+  --no-load              write the plist but do not load it into launchd
+  --print-plist          print the launchd plist this would write, and exit
+  --uninstall            unload and remove the plist and the virtualenv (keeps the data dir)
+  --purge                with --uninstall: also remove the data dir
+EOF
+}
+
+say() { printf 'shareai: %s\n' "$*"; }
+die() { printf 'shareai: error: %s\n' "$*" >&2; exit 1; }
+need_value() {
+    if [ "$#" -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (see --help)"; fi
+}
+
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --token) need_value "$@"; TOKEN=$2; shift 2 ;;
+        --coordinator) need_value "$@"; SHAREAI_COORDINATOR=$2; shift 2 ;;
+        --name) need_value "$@"; NAME=$2; shift 2 ;;
+        --system) SYSTEM=1; shift ;;
+        --user) need_value "$@"; RUN_USER=$2; shift 2 ;;
+        --prefix) need_value "$@"; PREFIX=$2; shift 2 ;;
+        --data-dir) need_value "$@"; DATA_DIR=$2; shift 2 ;;
+        --source) need_value "$@"; SOURCE=$2; shift 2 ;;
+        --python) need_value "$@"; PYTHON=$2; shift 2 ;;
+        --pip-args) need_value "$@"; PIP_ARGS=$2; shift 2 ;;
+        --model) need_value "$@"; MODEL=$2; shift 2 ;;
+        --model-name) need_value "$@"; MODEL_NAME=$2; shift 2 ;;
+        --chat-format) need_value "$@"; CHAT_FORMAT=$2; shift 2 ;;
+        --config) need_value "$@"; CONFIG=$2; shift 2 ;;
+        --no-load) LOAD=0; shift ;;
+        --print-plist) ACTION="print-plist"; shift ;;
+        --uninstall) ACTION="uninstall"; shift ;;
+        --purge) PURGE=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown option: $1" ;;
+    esac
+done
+
+absolute() {
+    case "$1" in
+        /*) printf '%s' "$1" ;;
+        *) printf '%s/%s' "$(pwd)" "$1" ;;
+    esac
+}
+
+if [ "$SYSTEM" -eq 1 ]; then
+    : "${PREFIX:=/usr/local/shareai}" "${DATA_DIR:=/usr/local/var/shareai}" "${RUN_USER:=${SUDO_USER:-}}"
+    PLIST_DIR="/Library/LaunchDaemons"
+    LOG_FILE="/Library/Logs/shareai-agent.log"
+    DOMAIN="system"
+else
+    : "${PREFIX:=$HOME/.shareai/venv}" "${DATA_DIR:=$HOME/.shareai/data}"
+    PLIST_DIR="$HOME/Library/LaunchAgents"
+    LOG_FILE="$HOME/Library/Logs/shareai-agent.log"
+    DOMAIN="gui/$(id -u)"
+fi
+PLIST_DIR="${SHAREAI_LAUNCHD_DIR:-$PLIST_DIR}"
+PREFIX=$(absolute "$PREFIX")
+DATA_DIR=$(absolute "$DATA_DIR")
+[ -z "$CONFIG" ] || CONFIG=$(absolute "$CONFIG")
+[ -z "$MODEL" ] || MODEL=$(absolute "$MODEL")
+AGENT="$PREFIX/bin/shareai-agent"
+PLIST="$PLIST_DIR/$LABEL.plist"
+
+xml() { printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
+string() { printf '        <string>%s</string>\n' "$(xml "$1")"; }
+
+print_plist() {
+    cat <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<!-- Written by the shareai installer; a second run of the installer rewrites it. -->
+<plist version="1.0">
+<dict>
+    <key>Label</key>
+    <string>$LABEL</string>
+    <key>ProgramArguments</key>
+    <array>
+EOF
+    string "$AGENT"
+    string run
+    string --data-dir
+    string "$DATA_DIR"
+    if [ -n "$CONFIG" ]; then string --config; string "$CONFIG"; fi
+    if [ -n "$MODEL" ]; then string --model; string "$MODEL"; fi
+    if [ -n "$MODEL_NAME" ]; then string --model-name; string "$MODEL_NAME"; fi
+    if [ -n "$CHAT_FORMAT" ]; then string --chat-format; string "$CHAT_FORMAT"; fi
+    cat <<EOF
+    </array>
+    <key>WorkingDirectory</key>
+    <string>$(xml "$DATA_DIR")</string>
+    <key>EnvironmentVariables</key>
+    <dict>
+        <key>PYTHONUNBUFFERED</key>
+        <string>1</string>
+    </dict>
+    <key>RunAtLoad</key>
+    <true/>
+    <!-- Restart after a crash or a non-zero exit, not after a clean stop. -->
+    <key>KeepAlive</key>
+    <dict>
+        <key>SuccessfulExit</key>
+        <false/>
+    </dict>
+    <key>ThrottleInterval</key>
+    <integer>10</integer>
+    <key>ProcessType</key>
+    <string>Background</string>
+    <key>StandardOutPath</key>
+    <string>$(xml "$LOG_FILE")</string>
+    <key>StandardErrorPath</key>
+    <string>$(xml "$LOG_FILE")</string>
+EOF
+    if [ "$SYSTEM" -eq 1 ] && [ -n "$RUN_USER" ]; then
+        printf '    <key>UserName</key>\n    <string>%s</string>\n' "$(xml "$RUN_USER")"
+    fi
+    printf '</dict>\n</plist>\n'
+}
+
+find_python() {
+    if [ -n "$PYTHON" ]; then
+        printf '%s' "$PYTHON"
+        return
+    fi
+    for candidate in python3.13 python3.12 python3.11 /opt/homebrew/bin/python3 /usr/local/bin/python3 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$candidate"
+            return
+        fi
+    done
+}
+
+pip_spec() {
+    case "$SOURCE" in
+        *'['*) printf '%s' "$SOURCE" ;;
+        *.whl) printf '%s[agent]' "$(absolute "$SOURCE")" ;;
+        *) if [ -d "$SOURCE" ]; then printf '%s[agent]' "$(absolute "$SOURCE")"; else printf '%s' "$SOURCE"; fi ;;
+    esac
+}
+
+install_venv() {
+    py=$(find_python)
+    [ -n "$py" ] || die "Python 3.11 or newer is required (the system python3 is older): brew install python@3.12, or pass --python"
+    "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "$py is older than Python 3.11"
+    if [ ! -x "$PREFIX/bin/python" ]; then
+        mkdir -p "$(dirname "$PREFIX")"
+        "$py" -m venv "$PREFIX" || die "cannot create a virtualenv with $py"
+        say "created virtualenv $PREFIX"
+    fi
+    spec=$(pip_spec)
+    say "installing $spec into $PREFIX (llama.cpp uses Metal on Apple silicon)"
+    # PIP_ARGS is a list of words on purpose.
+    # shellcheck disable=SC2086
+    "$PREFIX/bin/python" -m pip install --disable-pip-version-check --upgrade $PIP_ARGS "$spec" ||
+        die "pip install failed (see above; Xcode command line tools are needed: xcode-select --install)"
+    [ -x "$AGENT" ] || die "$AGENT is missing after the install"
+}
+
+has_identity() { [ -d "$DATA_DIR" ] && [ -n "$(ls -A "$DATA_DIR" 2>/dev/null)" ]; }
+
+enroll() {
+    if [ -z "$TOKEN" ]; then
+        if has_identity; then
+            say "no --token: keeping the existing enrollment in $DATA_DIR"
+        else
+            say "no --token: not enrolled yet; later run: $AGENT enroll --token TOKEN --coordinator HOST:50051 --data-dir $DATA_DIR"
+        fi
+        return
+    fi
+    [ -n "$SHAREAI_COORDINATOR" ] || die "--coordinator HOST:PORT is needed with --token"
+    say "enrolling with $SHAREAI_COORDINATOR"
+    set -- enroll --token "$TOKEN" --coordinator "$SHAREAI_COORDINATOR" --data-dir "$DATA_DIR"
+    [ -z "$NAME" ] || set -- "$@" --name "$NAME"
+    status=0
+    "$AGENT" "$@" || status=$?
+    case "$status" in
+        0) say "enrolled" ;;
+        2) die "enrollment refused (exit 2): the token is wrong, expired or used up; create one with 'shareai-coordinator token create'" ;;
+        *) die "enrollment failed (exit $status): is the coordinator reachable at $SHAREAI_COORDINATOR?" ;;
+    esac
+}
+
+is_venv() { [ -f "$1/pyvenv.cfg" ]; }
+
+unload() { launchctl bootout "$DOMAIN/$LABEL" >/dev/null 2>&1 || true; }
+
+install_plist() {
+    mkdir -p "$PLIST_DIR" "$(dirname "$LOG_FILE")"
+    print_plist > "$PLIST.tmp"
+    chmod 0644 "$PLIST.tmp"
+    mv "$PLIST.tmp" "$PLIST"
+    if [ "$LOAD" -eq 0 ] || ! command -v launchctl >/dev/null 2>&1; then
+        say "wrote $PLIST; load it with: launchctl bootstrap $DOMAIN $PLIST"
+        return
+    fi
+    unload  # a second run is an upgrade: reload with the new plist and code
+    launchctl bootstrap "$DOMAIN" "$PLIST"
+    launchctl enable "$DOMAIN/$LABEL"
+    say "launchd job $LABEL loaded (logs: $LOG_FILE)"
+}
+
+uninstall() {
+    if [ -f "$PLIST" ]; then
+        if command -v launchctl >/dev/null 2>&1; then unload; fi
+        rm -f "$PLIST"
+        say "removed $PLIST"
+    fi
+    if [ -d "$PREFIX" ]; then
+        is_venv "$PREFIX" || die "$PREFIX is not a virtualenv; refusing to delete it"
+        rm -rf "$PREFIX"
+        say "removed $PREFIX"
+    fi
+    if [ "$PURGE" -eq 1 ]; then
+        rm -rf "$DATA_DIR"
+        say "removed $DATA_DIR"
+    else
+        say "kept $DATA_DIR (the node's identity); --purge removes it"
+    fi
+}
+
+main() {
+    case "$ACTION" in
+        print-plist) print_plist; return ;;
+        uninstall) uninstall; return ;;
+    esac
+    if [ "$SYSTEM" -eq 1 ]; then
+        [ "$(id -u)" -eq 0 ] || die "--system installs a LaunchDaemon: run with sudo"
+        if [ -z "$RUN_USER" ] || [ "$RUN_USER" = "root" ]; then
+            die "--system needs --user NAME (an account that is not root)"
+        fi
+    fi
+    if [ -n "$(ls -A "$PREFIX" 2>/dev/null)" ] && ! is_venv "$PREFIX"; then
+        die "$PREFIX exists and is not a virtualenv; choose another --prefix"
+    fi
+    install_venv
+    mkdir -p "$DATA_DIR"
+    chmod 0700 "$DATA_DIR"
+    enroll
+    if [ "$SYSTEM" -eq 1 ]; then
+        chown -R "$RUN_USER" "$DATA_DIR"
+    fi
+    install_plist
+}
+
+main

@@ -1,0 +1,308 @@
+#!/bin/sh
+# shareai node agent installer for Ubuntu (and other systemd Linux distributions).
+#
+#   curl -fsSL http://COORDINATOR:8080/install.sh | sudo sh -s -- --token TOKEN
+#   sudo sh install.sh --token TOKEN --coordinator HOST:50051 [options]
+#   sudo sh install.sh --uninstall [--purge]
+#
+# Installs shareai (agent extra) into its own virtualenv (/opt/shareai), creates the system user
+# `shareai`, enrolls the machine with the coordinator, and runs the agent as the systemd service
+# `shareai-agent.service` (restarted on failure, data in /var/lib/shareai). Running it again
+# upgrades in place and keeps the enrollment. Without systemd (containers, WSL1) or without root,
+# it installs and enrolls, then prints the command that runs the agent.
+#
+# POSIX sh on purpose: `curl ... | sh` runs it under dash on Ubuntu.
+set -eu
+
+# Filled in by the coordinator that serves this script (GET /install.sh); empty in the repository.
+SHAREAI_COORDINATOR=""
+
+UNIT_NAME="shareai-agent.service"
+PREFIX="/opt/shareai"
+DATA_DIR="/var/lib/shareai"
+SERVICE_USER="shareai"
+SOURCE="shareai[agent]"
+PYTHON=""
+TOKEN=""
+NAME=""
+CONFIG=""
+MODEL=""
+MODEL_NAME=""
+CHAT_FORMAT=""
+PIP_ARGS=""
+SERVICE="auto"
+ACTION="install"
+PURGE=0
+UNIT_DIR="${SHAREAI_SYSTEMD_DIR:-/etc/systemd/system}"
+
+usage() {
+    cat <<'EOF'
+Usage: install.sh [options]
+  --token TOKEN          enrollment token (shareai-coordinator token create --org ORG)
+  --coordinator H:P      the coordinator's gRPC address (default: the coordinator that served this script)
+  --name NAME            node name shown in the fleet (default: the hostname)
+  --prefix DIR           virtualenv location (default /opt/shareai)
+  --data-dir DIR         agent state: identity, models cache (default /var/lib/shareai)
+  --user NAME            system user the service runs as (default shareai)
+  --source SPEC          what to pip install: a pip requirement, a local checkout or a wheel
+                         (default 'shareai[agent]'; a folder or wheel gets the agent extra added)
+  --python PATH          Python 3.11+ interpreter to build the virtualenv with
+  --pip-args ARGS        extra arguments for pip install (e.g. '--index-url URL')
+  --model PATH           GGUF model to serve (with --model-name and --chat-format)
+  --model-name NAME      public model name clients use
+  --chat-format FMT      chat format where the GGUF has no template (e.g. gemma)
+  --config FILE          agent TOML config passed to 'shareai-agent run'
+  --no-service           install and enroll only; print how to run the agent
+  --print-unit           print the systemd unit this would write, and exit
+  --uninstall            stop and remove the service and the virtualenv (keeps the data dir)
+  --purge                with --uninstall: also remove the data dir and the system user
+EOF
+}
+
+say() { printf 'shareai: %s\n' "$*"; }
+die() { printf 'shareai: error: %s\n' "$*" >&2; exit 1; }
+need_value() {
+    if [ "$#" -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (see --help)"; fi
+}
+
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --token) need_value "$@"; TOKEN=$2; shift 2 ;;
+        --coordinator) need_value "$@"; SHAREAI_COORDINATOR=$2; shift 2 ;;
+        --name) need_value "$@"; NAME=$2; shift 2 ;;
+        --prefix) need_value "$@"; PREFIX=$2; shift 2 ;;
+        --data-dir) need_value "$@"; DATA_DIR=$2; shift 2 ;;
+        --user) need_value "$@"; SERVICE_USER=$2; shift 2 ;;
+        --source) need_value "$@"; SOURCE=$2; shift 2 ;;
+        --python) need_value "$@"; PYTHON=$2; shift 2 ;;
+        --pip-args) need_value "$@"; PIP_ARGS=$2; shift 2 ;;
+        --model) need_value "$@"; MODEL=$2; shift 2 ;;
+        --model-name) need_value "$@"; MODEL_NAME=$2; shift 2 ;;
+        --chat-format) need_value "$@"; CHAT_FORMAT=$2; shift 2 ;;
+        --config) need_value "$@"; CONFIG=$2; shift 2 ;;
+        --no-service) SERVICE="none"; shift ;;
+        --print-unit) ACTION="print-unit"; shift ;;
+        --uninstall) ACTION="uninstall"; shift ;;
+        --purge) PURGE=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown option: $1" ;;
+    esac
+done
+
+absolute() {
+    case "$1" in
+        /*) printf '%s' "$1" ;;
+        *) printf '%s/%s' "$(pwd)" "$1" ;;
+    esac
+}
+PREFIX=$(absolute "$PREFIX")
+DATA_DIR=$(absolute "$DATA_DIR")
+[ -z "$CONFIG" ] || CONFIG=$(absolute "$CONFIG")
+[ -z "$MODEL" ] || MODEL=$(absolute "$MODEL")
+case "$PREFIX$DATA_DIR" in
+    *[[:space:]]*) die "--prefix and --data-dir must not contain spaces" ;;
+esac
+AGENT="$PREFIX/bin/shareai-agent"
+
+has_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# The words after `shareai-agent`, one per line (the unit quotes them, the hint shell-quotes them).
+run_words() {
+    printf '%s\n' run --data-dir "$DATA_DIR"
+    [ -z "$CONFIG" ] || printf '%s\n' --config "$CONFIG"
+    [ -z "$MODEL" ] || printf '%s\n' --model "$MODEL"
+    [ -z "$MODEL_NAME" ] || printf '%s\n' --model-name "$MODEL_NAME"
+    [ -z "$CHAT_FORMAT" ] || printf '%s\n' --chat-format "$CHAT_FORMAT"
+}
+
+# One double-quoted systemd word per input line (systemd.service(5) "Command lines").
+unit_words() {
+    sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\$/$$/g' -e 's/%/%%/g' -e 's/.*/"&"/' | tr '\n' ' ' | sed 's/ $//'
+}
+
+# One single-quoted shell word per input line.
+sh_words() {
+    sed -e "s/'/'\\\\''/g" -e "s/.*/'&'/" | tr '\n' ' ' | sed 's/ $//'
+}
+
+print_unit() {
+    exec_start="$(printf '%s\n' "$AGENT" | unit_words) $(run_words | unit_words)"
+    cat <<EOF
+# Written by the shareai installer; a second run of the installer rewrites it.
+[Unit]
+Description=shareai node agent
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+User=$SERVICE_USER
+Group=$SERVICE_USER
+WorkingDirectory=$DATA_DIR
+Environment=HOME=$DATA_DIR
+Environment=PYTHONUNBUFFERED=1
+ExecStart=$exec_start
+Restart=on-failure
+RestartSec=5
+# The agent deregisters and finishes in-flight requests on SIGTERM.
+KillSignal=SIGTERM
+TimeoutStopSec=30
+NoNewPrivileges=true
+PrivateTmp=true
+ProtectSystem=full
+ReadWritePaths=$DATA_DIR
+
+[Install]
+WantedBy=multi-user.target
+EOF
+}
+
+find_python() {
+    if [ -n "$PYTHON" ]; then
+        printf '%s' "$PYTHON"
+        return
+    fi
+    for candidate in python3.13 python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$candidate"
+            return
+        fi
+    done
+}
+
+pip_spec() {
+    case "$SOURCE" in
+        *'['*) printf '%s' "$SOURCE" ;;
+        *.whl) printf '%s[agent]' "$(absolute "$SOURCE")" ;;
+        *) if [ -d "$SOURCE" ]; then printf '%s[agent]' "$(absolute "$SOURCE")"; else printf '%s' "$SOURCE"; fi ;;
+    esac
+}
+
+install_venv() {
+    py=$(find_python)
+    [ -n "$py" ] || die "Python 3.11 or newer is required (sudo apt-get install python3 python3-venv), or pass --python"
+    "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "$py is older than Python 3.11"
+    if [ ! -x "$PREFIX/bin/python" ]; then
+        if ! "$py" -m venv "$PREFIX" 2>/dev/null; then
+            rm -rf "$PREFIX"
+            if is_root && command -v apt-get >/dev/null 2>&1; then
+                ver=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+                say "installing python$ver-venv"
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -q "python$ver-venv" >/dev/null ||
+                    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null
+                "$py" -m venv "$PREFIX"
+            else
+                die "cannot create a virtualenv with $py (sudo apt-get install python3-venv)"
+            fi
+        fi
+        say "created virtualenv $PREFIX"
+    fi
+    spec=$(pip_spec)
+    say "installing $spec into $PREFIX"
+    # PIP_ARGS is a list of words on purpose.
+    # shellcheck disable=SC2086
+    "$PREFIX/bin/python" -m pip install --disable-pip-version-check --upgrade $PIP_ARGS "$spec" ||
+        die "pip install failed (see above)"
+    [ -x "$AGENT" ] || die "$AGENT is missing after the install"
+}
+
+has_identity() { [ -d "$DATA_DIR" ] && [ -n "$(ls -A "$DATA_DIR" 2>/dev/null)" ]; }
+
+enroll() {
+    if [ -z "$TOKEN" ]; then
+        if has_identity; then
+            say "no --token: keeping the existing enrollment in $DATA_DIR"
+        else
+            say "no --token: not enrolled yet; later run: $AGENT enroll --token TOKEN --coordinator HOST:50051 --data-dir $DATA_DIR"
+        fi
+        return
+    fi
+    [ -n "$SHAREAI_COORDINATOR" ] || die "--coordinator HOST:PORT is needed with --token"
+    say "enrolling with $SHAREAI_COORDINATOR"
+    set -- enroll --token "$TOKEN" --coordinator "$SHAREAI_COORDINATOR" --data-dir "$DATA_DIR"
+    [ -z "$NAME" ] || set -- "$@" --name "$NAME"
+    status=0
+    "$AGENT" "$@" || status=$?
+    case "$status" in
+        0) say "enrolled" ;;
+        2) die "enrollment refused (exit 2): the token is wrong, expired or used up; create one with 'shareai-coordinator token create'" ;;
+        *) die "enrollment failed (exit $status): is the coordinator reachable at $SHAREAI_COORDINATOR?" ;;
+    esac
+}
+
+ensure_user() {
+    if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+        useradd --system --home-dir "$DATA_DIR" --no-create-home --shell /usr/sbin/nologin "$SERVICE_USER"
+        say "created system user $SERVICE_USER"
+    fi
+}
+
+install_service() {
+    unit_path="$UNIT_DIR/$UNIT_NAME"
+    print_unit > "$unit_path.tmp"
+    chmod 0644 "$unit_path.tmp"
+    mv "$unit_path.tmp" "$unit_path"
+    systemctl daemon-reload
+    systemctl enable "$UNIT_NAME" >/dev/null
+    # restart, not start: a second run of the installer is an upgrade.
+    systemctl restart "$UNIT_NAME"
+    say "service $UNIT_NAME enabled and started (journalctl -u $UNIT_NAME -f)"
+}
+
+print_run_hint() {
+    say "installed without a service; run the agent with:"
+    printf '  %s %s\n' "$(printf '%s\n' "$AGENT" | sh_words)" "$(run_words | sh_words)"
+}
+
+is_venv() { [ -f "$1/pyvenv.cfg" ]; }
+
+uninstall() {
+    if has_systemd && [ -f "$UNIT_DIR/$UNIT_NAME" ]; then
+        systemctl disable --now "$UNIT_NAME" >/dev/null 2>&1 || true
+        rm -f "$UNIT_DIR/$UNIT_NAME"
+        systemctl daemon-reload
+        say "removed $UNIT_NAME"
+    fi
+    if [ -d "$PREFIX" ]; then
+        is_venv "$PREFIX" || die "$PREFIX is not a virtualenv; refusing to delete it"
+        rm -rf "$PREFIX"
+        say "removed $PREFIX"
+    fi
+    if [ "$PURGE" -eq 1 ]; then
+        rm -rf "$DATA_DIR"
+        say "removed $DATA_DIR"
+        if is_root && id -u "$SERVICE_USER" >/dev/null 2>&1 && command -v userdel >/dev/null 2>&1; then
+            userdel "$SERVICE_USER" && say "removed user $SERVICE_USER"
+        fi
+    else
+        say "kept $DATA_DIR (the node's identity); --purge removes it"
+    fi
+}
+
+main() {
+    case "$ACTION" in
+        print-unit) print_unit; return ;;
+        uninstall) uninstall; return ;;
+    esac
+    if [ "$SERVICE" = "auto" ]; then
+        if is_root && has_systemd; then SERVICE="systemd"; else SERVICE="none"; fi
+    fi
+    if [ -n "$(ls -A "$PREFIX" 2>/dev/null)" ] && ! is_venv "$PREFIX"; then
+        die "$PREFIX exists and is not a virtualenv; choose another --prefix"
+    fi
+    install_venv
+    mkdir -p "$DATA_DIR"
+    chmod 0700 "$DATA_DIR"
+    enroll
+    if [ "$SERVICE" = "systemd" ]; then
+        ensure_user
+        chown -R "$SERVICE_USER:$SERVICE_USER" "$DATA_DIR"
+        install_service
+    else
+        print_run_hint
+    fi
+}
+
+main

@@ -1,0 +1,138 @@
+"""Point-and-enroll: the coordinator serves the install scripts with its own addresses filled in.
+
+    curl -fsSL http://COORD:8080/install.sh | sudo sh -s -- --token T        # Linux, macOS
+    & ([scriptblock]::Create((irm http://COORD:8080/install.ps1))) -Token T   # Windows
+
+    GET /install.sh          dispatcher: picks the platform script by `uname`, fetches it from here
+    GET /install/ubuntu.sh   systemd installer      GET /install/macos.sh   launchd installer
+    GET /install.ps1         Windows installer
+
+The scripts are package data (`shareai/installers_data/`), so an installed coordinator serves the
+same bytes as the repository's `installers/`, except for the marker lines below. The addresses
+come from `[server] public_url` when set (behind a proxy or NAT, set it), else from the `Host`
+header the client used to reach us; the gRPC address is that host with the gRPC port. Whatever
+is filled in is validated first, because it lands inside a script someone pipes into a shell.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from shareai.coordinator.store.db import Schema
+from shareai.wire.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from shareai.coordinator.app import Coordinator
+
+DATA_PACKAGE = "shareai.installers_data"
+
+# route -> (file in DATA_PACKAGE, content type)
+SCRIPTS: dict[str, tuple[str, str]] = {
+    "/install.sh": ("install.sh", "text/x-shellscript"),
+    "/install/ubuntu.sh": ("ubuntu.sh", "text/x-shellscript"),
+    "/install/macos.sh": ("macos.sh", "text/x-shellscript"),
+    "/install.ps1": ("install.ps1", "text/plain"),
+}
+
+# Marker lines, exactly as they appear in the scripts, and the variable each one carries.
+SH_MARKERS = {"coordinator": 'SHAREAI_COORDINATOR=""', "url": 'SHAREAI_URL=""'}
+PS1_MARKERS = {"coordinator": '$ShareaiCoordinator = ""'}
+
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+                   r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])$")
+
+
+@dataclass(frozen=True, slots=True)
+class Addresses:
+    url: str  # the HTTP API, e.g. "http://coord.example:8080"
+    coordinator: str  # the gRPC control plane, e.g. "coord.example:50051"
+
+
+def script_text(filename: str) -> str:
+    return resources.files(DATA_PACKAGE).joinpath(filename).read_text(encoding="utf-8")
+
+
+def _checked_host(host: str) -> str:
+    if not _HOST.match(host):
+        raise InvalidRequest(f"Cannot build install script addresses from host {host!r}; set [server] public_url.")
+    return host
+
+
+def advertised_addresses(*, public_url: str | None, host_header: str | None, scheme: str, grpc_port: int) -> Addresses:
+    """Where installed agents should reach this coordinator. Pure: the route passes what it sees."""
+    if public_url:
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidRequest(f"[server] public_url must be an http(s) URL, got {public_url!r}.")
+        netloc = parts.netloc
+        url = f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+    else:
+        if not host_header:
+            raise InvalidRequest("The request has no Host header; set [server] public_url.")
+        netloc = host_header
+        url = f"{scheme}://{netloc}"
+    host, sep, port = netloc.rpartition(":")
+    if not sep or host.endswith(":") or "]" in port:  # no port, or a bare IPv6 literal
+        host = netloc
+    elif not port.isdigit():
+        raise InvalidRequest(f"Invalid port in {netloc!r}.")
+    host = _checked_host(host)
+    if any(c in url for c in "\"'`$\\ \t\r\n"):
+        raise InvalidRequest(f"Refusing to embed {url!r} in an install script.")
+    return Addresses(url=url, coordinator=f"{host}:{grpc_port}")
+
+
+def render(filename: str, addresses: Addresses) -> str:
+    """The script with its marker lines filled in; the rest is byte-for-byte the file."""
+    text = script_text(filename)
+    if filename.endswith(".ps1"):
+        fills = {PS1_MARKERS["coordinator"]: f'$ShareaiCoordinator = "{addresses.coordinator}"'}
+    else:
+        fills = {
+            SH_MARKERS["coordinator"]: f'SHAREAI_COORDINATOR="{addresses.coordinator}"',
+            SH_MARKERS["url"]: f'SHAREAI_URL="{addresses.url}"',
+        }
+    lines = text.split("\n")
+    for marker, filled in fills.items():
+        hits = [i for i, line in enumerate(lines) if line == marker]
+        if len(hits) > 1:
+            raise RuntimeError(f"{filename}: marker {marker!r} appears {len(hits)} times")
+        for i in hits:
+            lines[i] = filled
+    return "\n".join(lines)
+
+
+class InstallSubsystem:
+    """Serves the install scripts (no tables, no gRPC)."""
+
+    name = "install"
+    schemas: tuple[Schema, ...] = ()
+
+    def __init__(self) -> None:
+        self._coord: Coordinator | None = None
+
+    async def start(self, coord: Coordinator) -> None:
+        self._coord = coord
+        for route in SCRIPTS:
+            coord.http_app.router.add_get(route, self._serve)
+
+    async def close(self) -> None:
+        self._coord = None
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        assert self._coord is not None
+        filename, content_type = SCRIPTS[request.path]
+        addresses = advertised_addresses(
+            public_url=self._coord.config.public_url,
+            host_header=request.headers.get("Host"),
+            scheme=request.scheme,
+            grpc_port=self._coord.grpc_port,
+        )
+        return web.Response(text=render(filename, addresses), content_type=content_type, charset="utf-8",
+                            headers={"Cache-Control": "no-store"})

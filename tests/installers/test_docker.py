@@ -1,0 +1,123 @@
+"""Structural checks of the Docker files (no Docker engine here): the compose file parsed with a real
+YAML parser, the Dockerfiles parsed into stages and instructions."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tests.installers.paths import INSTALLERS, REPO
+
+DOCKER = INSTALLERS / "docker"
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def all(self, op: str) -> list[str]:
+        return [arg for o, arg in self.instructions if o == op]
+
+
+def parse_dockerfile(path: Path) -> list[Stage]:
+    """Instructions with line continuations joined; comments and the parser directive dropped."""
+    logical: list[str] = []
+    buf = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not buf and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        logical.append(buf + line)
+        buf = ""
+    assert not buf, f"{path.name}: dangling line continuation"
+    stages: list[Stage] = []
+    for line in logical:
+        op, _, arg = line.partition(" ")
+        op = op.upper()
+        if op == "FROM":
+            m = re.fullmatch(r"(\S+)(?:\s+AS\s+(\S+))?", arg.strip(), re.IGNORECASE)
+            assert m, f"{path.name}: bad FROM {arg!r}"
+            stages.append(Stage(m.group(1), m.group(2)))
+        else:
+            assert stages, f"{path.name}: {op} before FROM"
+            stages[-1].instructions.append((op, arg.strip()))
+    return stages
+
+
+def check_image(path: Path, port: str) -> list[Stage]:
+    stages = parse_dockerfile(path)
+    assert len(stages) >= 2, "multi-stage: build tools stay out of the runtime image"
+    names = {s.name for s in stages}
+    final = stages[-1]
+    for arg in final.all("COPY"):
+        m = re.search(r"--from=(\S+)", arg)
+        if m:
+            assert m.group(1) in names, f"COPY --from={m.group(1)}: no such stage"
+        else:
+            for src in shlex.split(arg)[:-1]:
+                assert (REPO / src).exists(), f"COPY source {src} is not in the repository"
+    users = final.all("USER")
+    assert users and users[-1] not in ("root", "0"), "the runtime stage runs as a non-root user"
+    [health] = final.all("HEALTHCHECK")
+    assert health.startswith("--interval=") and " CMD " in health and "/health" in health
+    assert port in " ".join(final.all("EXPOSE"))
+    assert final.all("ENTRYPOINT") or final.all("CMD")
+    return stages
+
+
+def test_agent_dockerfile() -> None:
+    stages = check_image(DOCKER / "Dockerfile.agent", "8001")
+    build = stages[0]
+    assert any(".[agent,model]" in r for r in build.all("RUN"))
+    assert "/health" in stages[-1].all("HEALTHCHECK")[0]
+    assert stages[-1].all("ENTRYPOINT") == ['["/usr/local/bin/agent-entrypoint.sh"]']
+
+
+def test_coordinator_dockerfile() -> None:
+    stages = check_image(DOCKER / "Dockerfile.coordinator", "8080")
+    assert "/healthz" in stages[-1].all("HEALTHCHECK")[0]
+    assert not any("agent" in r for r in stages[0].all("RUN")), "no llama.cpp in the coordinator image"
+
+
+def test_dockerignore_keeps_what_the_dockerfiles_copy() -> None:
+    for name in ("Dockerfile.agent", "Dockerfile.coordinator"):
+        ignore = (DOCKER / f"{name}.dockerignore").read_text().splitlines()
+        assert ignore[0] == "*"
+        kept = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+        for stage in parse_dockerfile(DOCKER / name):
+            for arg in stage.all("COPY"):
+                if "--from=" not in arg:
+                    for src in shlex.split(arg)[:-1]:
+                        assert src.rstrip("/") in kept, f"{name}: COPY {src} is excluded by its .dockerignore"
+
+
+def test_compose_file() -> None:
+    doc = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    services = doc["services"]
+    assert set(services) == {"coordinator", "token", "agent"}
+    for name in ("coordinator", "agent"):
+        build = services[name]["build"]
+        dockerfile = (DOCKER / build["context"]).resolve() / build["dockerfile"]
+        assert dockerfile.is_file(), dockerfile
+        assert (DOCKER / build["context"]).resolve() == REPO
+    assert services["token"]["image"] == services["coordinator"]["image"]
+    assert services["token"]["depends_on"]["coordinator"]["condition"] == "service_healthy"
+    assert services["agent"]["depends_on"]["token"]["condition"] == "service_completed_successfully"
+    agent_env = services["agent"]["environment"]
+    assert agent_env["SHAREAI_COORDINATOR"] == "coordinator:50051"
+    token_file = agent_env["SHAREAI_TOKEN_FILE"]
+    assert token_file.startswith("/run/shareai/") and token_file in services["token"]["command"][0]
+    assert "SHAREAI_ADMIN_KEY" in services["coordinator"]["environment"]
+    for svc in services.values():
+        for volume in svc.get("volumes", []):
+            assert volume.split(":")[0] in doc["volumes"], f"undeclared volume {volume}"
+    assert "8080:8080" in services["coordinator"]["ports"] and "50051:50051" in services["coordinator"]["ports"]

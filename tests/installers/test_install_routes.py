@@ -1,0 +1,111 @@
+"""The coordinator serves the install scripts with its own addresses filled in (point-and-enroll)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from shareai.coordinator.app import Coordinator, default_subsystems
+from shareai.coordinator.config import CoordinatorConfig
+from shareai.coordinator.install_routes import (
+    PS1_MARKERS,
+    SCRIPTS,
+    SH_MARKERS,
+    Addresses,
+    InstallSubsystem,
+    advertised_addresses,
+)
+from shareai.wire.errors import InvalidRequest
+from tests.installers.paths import DATA
+
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+@pytest.fixture
+async def coord(tmp_path: Path) -> AsyncIterator[Coordinator]:
+    cfg = CoordinatorConfig(http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=tmp_path / "coord")
+    c = Coordinator(cfg, subsystems=[InstallSubsystem()], admin_key="sa-admin-test")
+    await c.start()
+    yield c
+    await c.stop()
+
+
+async def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as s, s.get(url, headers=headers or {}) as r:
+        return r.status, r.headers.get("Content-Type", ""), await r.text()
+
+
+def unfill(text: str) -> str:
+    """Put the marker lines back: what is left must be the file, byte for byte."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        for marker in (*SH_MARKERS.values(), *PS1_MARKERS.values()):
+            name = marker.split("=")[0]
+            if line.startswith(name + "=") or line.startswith(name + " = "):
+                lines[i] = marker
+    return "\n".join(lines)
+
+
+def test_install_is_a_default_subsystem() -> None:
+    assert "install" in [s.name for s in default_subsystems()]
+
+
+@pytest.mark.parametrize("route", sorted(SCRIPTS))
+async def test_served_script_is_the_file_with_addresses_filled(coord: Coordinator, route: str) -> None:
+    status, ctype, text = await fetch(coord.url + route)
+    assert status == 200
+    assert ctype == f"{SCRIPTS[route][1]}; charset=utf-8"
+    assert unfill(text) == (DATA / SCRIPTS[route][0]).read_text()
+    grpc = f"127.0.0.1:{coord.grpc_port}"
+    if route.endswith(".ps1"):
+        assert f'$ShareaiCoordinator = "{grpc}"' in text.splitlines()
+    elif route == "/install.sh":
+        assert f'SHAREAI_URL="{coord.url}"' in text.splitlines()
+    else:
+        assert f'SHAREAI_COORDINATOR="{grpc}"' in text.splitlines()
+
+
+async def test_addresses_follow_the_host_the_client_used(coord: Coordinator) -> None:
+    status, _, text = await fetch(coord.url + "/install/ubuntu.sh", {"Host": "gpu-box.lan:8080"})
+    assert status == 200
+    assert f'SHAREAI_COORDINATOR="gpu-box.lan:{coord.grpc_port}"' in text.splitlines()
+    status, _, text = await fetch(coord.url + "/install.sh", {"Host": "gpu-box.lan:8080"})
+    assert 'SHAREAI_URL="http://gpu-box.lan:8080"' in text.splitlines()
+
+
+async def test_a_hostile_host_header_is_refused(coord: Coordinator) -> None:
+    status, _, text = await fetch(coord.url + "/install.sh", {"Host": "x$(reboot)"})
+    assert status == 400
+    assert "public_url" in text and "reboot" in text  # OpenAI-shaped error naming the fix
+
+
+async def test_public_url_wins(coord: Coordinator) -> None:
+    coord.config.public_url = "https://coord.example.com/shareai/"
+    _, _, text = await fetch(coord.url + "/install.sh")
+    assert 'SHAREAI_URL="https://coord.example.com/shareai"' in text.splitlines()
+    _, _, text = await fetch(coord.url + "/install.ps1")
+    assert f'$ShareaiCoordinator = "coord.example.com:{coord.grpc_port}"' in text.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("10.0.0.5:8080", Addresses("http://10.0.0.5:8080", "10.0.0.5:50051")),
+        ("coord", Addresses("http://coord", "coord:50051")),
+        ("[::1]:8080", Addresses("http://[::1]:8080", "[::1]:50051")),
+        ("[fe80::1]", Addresses("http://[fe80::1]", "[fe80::1]:50051")),
+    ],
+)
+def test_advertised_addresses(host: str, expected: Addresses) -> None:
+    assert advertised_addresses(public_url=None, host_header=host, scheme="http", grpc_port=50051) == expected
+
+
+@pytest.mark.parametrize("host", ["", "a b", "x;rm", "host:port", "::1", "evil`x`", "a\"b"])
+def test_advertised_addresses_refuses(host: str) -> None:
+    with pytest.raises(InvalidRequest):
+        advertised_addresses(public_url=None, host_header=host, scheme="http", grpc_port=50051)
+    with pytest.raises(InvalidRequest):
+        advertised_addresses(public_url="ftp://x", host_header=None, scheme="http", grpc_port=1)

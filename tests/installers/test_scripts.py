@@ -1,0 +1,134 @@
+"""Static checks of the install scripts: shellcheck, the copies in installers/ equal the package
+data the coordinator serves, the systemd unit verifies, the plist parses, the PowerShell script
+carries its parameters and marker."""
+
+from __future__ import annotations
+
+import plistlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.installers.paths import COPIES, DATA, INSTALLERS, REPO
+
+SHELL_SCRIPTS = sorted({*INSTALLERS.rglob("*.sh"), *DATA.glob("*.sh")})
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_every_script_is_found() -> None:
+    names = {p.relative_to(REPO).as_posix() for p in SHELL_SCRIPTS}
+    assert {"installers/ubuntu/install.sh", "installers/macos/install.sh", "installers/install.sh",
+            "installers/docker/agent-entrypoint.sh", "shareai/installers_data/ubuntu.sh"} <= names
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_shellcheck(script: Path) -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.fail("shellcheck is not installed: apt-get install -y shellcheck (make tools)")
+    out = run("shellcheck", "--shell=sh", "--severity=style", str(script))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("copy", sorted(COPIES), ids=lambda p: p.relative_to(REPO).as_posix())
+def test_installers_copy_equals_the_served_package_data(copy: Path) -> None:
+    assert copy.read_bytes() == COPIES[copy].read_bytes(), (
+        f"{copy.relative_to(REPO)} differs from {COPIES[copy].relative_to(REPO)}: edit the package copy, then "
+        f"cp {COPIES[copy].relative_to(REPO)} {copy.relative_to(REPO)}"
+    )
+
+
+def test_usage_lists_every_option() -> None:
+    for script in (DATA / "ubuntu.sh", DATA / "macos.sh"):
+        out = run("sh", str(script), "--help")
+        assert out.returncode == 0
+        handled = {w.split(")")[0] for w in script.read_text().split() if w.startswith("--") and w.endswith(")")}
+        for option in handled:
+            assert option in out.stdout, f"{script.name}: {option} handled but not in --help"
+    bad = run("sh", str(DATA / "ubuntu.sh"), "--bogus")
+    assert bad.returncode == 1 and "unknown option: --bogus" in bad.stderr
+    missing = run("sh", str(DATA / "ubuntu.sh"), "--token")
+    assert missing.returncode == 1 and "--token needs a value" in missing.stderr
+
+
+def unit_for(prefix: Path, data_dir: Path, *extra: str) -> str:
+    out = run("sh", str(DATA / "ubuntu.sh"), "--print-unit", "--prefix", str(prefix), "--data-dir", str(data_dir),
+              *extra)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_unit_content(tmp_path: Path) -> None:
+    unit = unit_for(tmp_path / "venv", tmp_path / "data", "--model", "/models/m 100%.gguf", "--model-name", "m",
+                    "--chat-format", "gemma", "--user", "svc")
+    lines = unit.splitlines()
+    assert "User=svc" in lines and "Restart=on-failure" in lines and "WantedBy=multi-user.target" in lines
+    assert f"WorkingDirectory={tmp_path / 'data'}" in lines
+    exec_start = next(line for line in lines if line.startswith("ExecStart="))
+    assert exec_start == (f'ExecStart="{tmp_path}/venv/bin/shareai-agent" "run" "--data-dir" "{tmp_path}/data" '
+                          '"--model" "/models/m 100%%.gguf" "--model-name" "m" "--chat-format" "gemma"')
+
+
+def test_systemd_analyze_verify(tmp_path: Path) -> None:
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (apt-get install -y systemd)")
+    # verify checks that ExecStart exists and is executable: give it one.
+    agent = tmp_path / "venv" / "bin" / "shareai-agent"
+    agent.parent.mkdir(parents=True)
+    agent.write_text("#!/bin/sh\n")
+    agent.chmod(0o755)
+    (tmp_path / "data").mkdir()
+    unit = tmp_path / "shareai-agent.service"
+    unit.write_text(unit_for(tmp_path / "venv", tmp_path / "data"))
+    out = run("systemd-analyze", "verify", "--man=no", str(unit))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "shareai-agent.service" not in out.stderr, out.stderr  # no warnings about our unit
+    broken = tmp_path / "broken" / "shareai-agent.service"
+    broken.parent.mkdir()
+    broken.write_text(unit.read_text().replace("Restart=on-failure", "Restart=sometimes"))
+    out = run("systemd-analyze", "verify", "--man=no", str(broken))
+    assert "shareai-agent.service:" in out.stderr  # the same check flags a bad value
+
+
+def plist_for(*args: str, home: Path) -> dict[str, object]:
+    out = subprocess.run(["sh", str(DATA / "macos.sh"), "--print-plist", *args], capture_output=True, timeout=60,
+                         check=False, env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    data: dict[str, object] = plistlib.loads(out.stdout)
+    return data
+
+
+def test_launch_agent_plist(tmp_path: Path) -> None:
+    plist = plist_for("--model", "/m/a&b <c>.gguf", "--model-name", "g", "--chat-format", "gemma", home=tmp_path)
+    assert plist["Label"] == "ai.shareai.agent"
+    assert plist["ProgramArguments"] == [
+        f"{tmp_path}/.shareai/venv/bin/shareai-agent", "run", "--data-dir", f"{tmp_path}/.shareai/data",
+        "--model", "/m/a&b <c>.gguf", "--model-name", "g", "--chat-format", "gemma",
+    ]
+    assert plist["RunAtLoad"] is True and plist["KeepAlive"] == {"SuccessfulExit": False}
+    assert plist["StandardErrorPath"] == f"{tmp_path}/Library/Logs/shareai-agent.log"
+    assert "UserName" not in plist
+
+
+def test_launch_daemon_plist(tmp_path: Path) -> None:
+    plist = plist_for("--system", "--user", "owner", home=tmp_path)
+    assert plist["UserName"] == "owner"
+    assert plist["ProgramArguments"] == ["/usr/local/shareai/bin/shareai-agent", "run", "--data-dir",
+                                         "/usr/local/var/shareai"]
+    assert plist["StandardOutPath"] == "/Library/Logs/shareai-agent.log"
+
+
+def test_powershell_script_shape() -> None:
+    text = (DATA / "install.ps1").read_text()
+    for param in ("$Token", "$Coordinator", "$Name", "$Prefix", "$DataDir", "$Source", "$Python", "$Model",
+                  "$ModelName", "$ChatFormat", "[switch]$Uninstall", "[switch]$AtLogon"):
+        assert param in text
+    assert text.splitlines().count('$ShareaiCoordinator = ""') == 1
+    assert "Register-ScheduledTask" in text and "Unregister-ScheduledTask" in text
+    assert "sys.version_info >= (3, 11)" in text
+    # balanced braces and parentheses: a cheap guard against a truncated edit (no pwsh here).
+    assert text.count("{") == text.count("}") and text.count("(") == text.count(")")
