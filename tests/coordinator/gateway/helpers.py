@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shareai.coordinator.config import ProviderConfig, ProviderModel
@@ -59,3 +61,12 @@ def provider(name: str, fake: FakeProvider, *, model: str = MODEL, upstream: str
         models=[ProviderModel(name=model, upstream=upstream or fake.model, input_per_mtok=price[0],
                               output_per_mtok=price[1], embeddings=embeddings)],
     )
+
+
+async def eventually(cond: Callable[[], bool], timeout_s: float = 5.0, step_s: float = 0.01) -> None:
+    """Poll `cond` until true (for state another task changes), failing after `timeout_s`."""
+    for _ in range(int(timeout_s / step_s)):
+        if cond():
+            return
+        await asyncio.sleep(step_s)
+    raise AssertionError(f"condition not met within {timeout_s}s")
