@@ -73,13 +73,19 @@ class GatewaySubsystem:
     async def start(self, coord: Coordinator) -> None:
         fleet = _find(coord, "fleet")
         governance = _find(coord, "governance")
+        # `is None`, never `or`: a registry with no nodes may well be falsy (it has a length).
         if self.directory is None:
-            self.directory = _pick(fleet, "directory", "routes_for") or EmptyDirectory()
+            self.directory = _pick(fleet, "directory", "routes_for")
+        if self.directory is None:
+            self.directory = EmptyDirectory()
         if self.authenticator is None:
-            self.authenticator = _pick(governance, "authenticator", "authenticate") or StaticKeyAuthenticator(
-                coord.config.api_keys, coord.admin.is_admin)
+            self.authenticator = _pick(governance, "authenticator", "authenticate")
+        if self.authenticator is None:
+            self.authenticator = StaticKeyAuthenticator(coord.config.api_keys, coord.admin.is_admin)
         if self.governor is None:
-            self.governor = _pick(governance, "governor", "admit") or NoopGovernor(self.settings.usage_memory)
+            self.governor = _pick(governance, "governor", "admit")
+        if self.governor is None:
+            self.governor = NoopGovernor(self.settings.usage_memory)
         s = self.settings
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=s.max_connections, limit_per_host=s.max_connections_per_host,
