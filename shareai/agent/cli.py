@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from shareai.agent.hardware import detect_command
+from shareai.agent.serve_cmd import serve
 
 app = typer.Typer(help="shareai node agent: serve local GGUF models, join a coordinator.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -20,6 +21,17 @@ def _root() -> None:
 
 
 app.command("detect")(detect_command)
+app.command("serve")(serve)
+
+
+def _add_control_commands() -> None:
+    from shareai.agent.control.commands import enroll_command, run_command
+
+    app.command("enroll")(enroll_command)
+    app.command("run")(run_command)
+
+
+_add_control_commands()
 
 
 def main() -> None:

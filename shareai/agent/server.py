@@ -212,18 +212,18 @@ class AgentServer:
         return bound
 
     async def stop(self, *, close_models: bool = True) -> None:
-        """Stop listening, cancel what still runs, wait for the slots, close the models."""
+        """Stop listening, cancel what still runs, wait for the slots, stop their threads and close the
+        models (`close_models=False` keeps the backends usable, for tests sharing loaded models)."""
         self._accepting = False
         self.cancel_all()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         await self.wait_idle(10.0)
-        if close_models:
-            for pool in self._pools.values():
-                await pool.aclose()
-            self._pools = {}
-            self._ready = False
+        for pool in self._pools.values():
+            await pool.aclose(close_backends=close_models)
+        self._pools = {}
+        self._ready = False
 
     # ---- HTTP ------------------------------------------------------------------------------------
 

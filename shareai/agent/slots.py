@@ -168,10 +168,12 @@ class ModelPool:
         finally:
             cancel.set()  # a no-op once finished; otherwise the slot stops within a token
 
-    async def aclose(self) -> None:
-        """Free the models; call once no generation runs (after `AgentServer.stop()`)."""
+    async def aclose(self, *, close_backends: bool = True) -> None:
+        """Stop the slot threads and free the models (unless the caller keeps the backends for
+        another pool); call once no generation runs (after `AgentServer.stop()`)."""
         for slot in self._slots:
-            await asyncio.get_running_loop().run_in_executor(slot.executor, slot.backend.close)
+            if close_backends:
+                await asyncio.get_running_loop().run_in_executor(slot.executor, slot.backend.close)
             slot.executor.shutdown(wait=True)
 
 

@@ -15,7 +15,8 @@ from shareai.agent.slots import ModelPool
 
 @asynccontextmanager
 async def running(
-    pools: Sequence[ModelPool], *, api_key: str | None = None, max_body_bytes: int = 64 * 1024
+    pools: Sequence[ModelPool], *, api_key: str | None = None, max_body_bytes: int = 64 * 1024,
+    close_models: bool = True,
 ) -> AsyncIterator[tuple[AgentServer, str]]:
     """A started server and its base URL (`http://127.0.0.1:PORT/v1`); stopped gracefully on exit."""
     server = AgentServer(pools, api_key=api_key, max_body_bytes=max_body_bytes)
@@ -23,7 +24,7 @@ async def running(
     try:
         yield server, f"http://127.0.0.1:{port}/v1"
     finally:
-        await server.stop()
+        await server.stop(close_models=close_models)
 
 
 DEADLINE_S = 10.0

@@ -166,6 +166,11 @@ class LlamaBackend(Backend):
     def n_ctx(self) -> int:
         return int(self._llama.n_ctx())
 
+    @property
+    def n_past(self) -> int:
+        """Tokens in the KV cache now (the last prompt plus what was generated after it)."""
+        return int(self._llama.n_tokens)
+
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=True, special=True))
 

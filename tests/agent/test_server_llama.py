@@ -1,0 +1,173 @@
+"""The agent over the real llama.cpp runtime and the bundled model, through the official SDK.
+
+Backends are loaded once per module (two instances) and lent to a fresh pool and server per test.
+Generations stay at max_tokens <= 24: the bundled model runs at ~30 tokens/s on a small CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+import aiohttp
+import openai
+import pytest
+
+from shareai.agent.backends.llama import LlamaBackend
+from shareai.agent.server import AgentServer
+from shareai.agent.slots import ModelPool
+from tests.agent.helpers import client, eventually, running
+
+pytestmark = pytest.mark.llama
+
+NAME = "gemma-3-270m"
+N_CTX = 512
+COUNT = "1, 2, 3, 4, 5,"  # the bundled base model continues this " 6, 7, 8, ..." greedily
+MSG = [{"role": "user", "content": "Count: 1, 2, 3,"}]
+
+
+@pytest.fixture(scope="module")
+def backends(model_path: Path) -> Iterator[list[LlamaBackend]]:
+    loaded = [LlamaBackend.load(model_path, chat_format="gemma", n_ctx=N_CTX, n_gpu_layers=0) for _ in range(2)]
+    yield loaded
+    for b in loaded:
+        b.close()
+
+
+def serving(
+    backends: list[LlamaBackend], *, slots: int = 2, queue_limit: int = 8, api_key: str | None = None
+) -> AbstractAsyncContextManager[tuple[AgentServer, str]]:
+    pool = ModelPool(NAME, backends[:slots], queue_limit=queue_limit)
+    return running([pool], api_key=api_key, close_models=False)
+
+
+@pytest.fixture
+async def served(backends: list[LlamaBackend]) -> AsyncIterator[tuple[AgentServer, str]]:
+    async with serving(backends) as s:
+        yield s
+
+
+async def test_chat_non_streaming(served: tuple[AgentServer, str]) -> None:
+    _, url = served
+    async with client(url) as c:
+        r = await c.chat.completions.create(model=NAME, messages=MSG, max_tokens=8, seed=7, temperature=0.5)
+    choice = r.choices[0]
+    assert choice.message.role == "assistant"
+    assert isinstance(choice.message.content, str) and choice.message.content
+    assert choice.finish_reason in ("stop", "length")
+    assert r.usage is not None and r.usage.prompt_tokens > 5
+    assert 0 < r.usage.completion_tokens <= 8
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+
+
+async def test_stream_invariants_and_usage(served: tuple[AgentServer, str]) -> None:
+    _, url = served
+    async with client(url) as c:
+        stream = await c.chat.completions.create(
+            model=NAME, messages=MSG, max_tokens=12, stream=True, stream_options={"include_usage": True})
+        chunks = [ch async for ch in stream]
+    assert len({ch.id for ch in chunks}) == 1
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert all(ch.choices[0].delta.role is None for ch in chunks[1:] if ch.choices)
+    finishes = [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason]
+    assert len(finishes) == 1 and finishes[0] in ("stop", "length")
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None
+    deltas = [ch for ch in chunks if ch.choices and ch.choices[0].delta.content]
+    assert 0 < len(deltas) <= last.usage.completion_tokens <= 12
+
+
+async def test_stop_sequence_on_text_completion(served: tuple[AgentServer, str]) -> None:
+    _, url = served
+    async with client(url) as c:
+        plain = await c.completions.create(model=NAME, prompt=COUNT, max_tokens=12, temperature=0)
+        assert plain.choices[0].text.startswith(" 6, 7, 8")
+        r = await c.completions.create(model=NAME, prompt=COUNT, max_tokens=12, temperature=0, stop=[" 8", "zz"])
+    assert r.choices[0].text == " 6, 7,"
+    assert r.choices[0].finish_reason == "stop"
+    assert r.usage is not None and r.usage.completion_tokens < 12
+
+
+async def test_json_schema_response_format_is_enforced(served: tuple[AgentServer, str]) -> None:
+    _, url = served
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    async with client(url) as c:
+        r = await c.chat.completions.create(
+            model=NAME, messages=MSG, max_tokens=24, temperature=0,
+            response_format={"type": "json_schema", "json_schema": {"name": "t", "schema": schema}})
+    assert isinstance(json.loads(r.choices[0].message.content or "")["ok"], bool)
+
+
+async def collect_stream(c: openai.AsyncOpenAI, prompt: str = COUNT) -> tuple[str, list[str]]:
+    stream = await c.completions.create(model=NAME, prompt=prompt, max_tokens=10, temperature=0, stream=True)
+    text, reasons = "", []
+    async for ch in stream:
+        text += ch.choices[0].text
+        if ch.choices[0].finish_reason:
+            reasons.append(ch.choices[0].finish_reason)
+    return text, reasons
+
+
+@pytest.mark.parametrize("slots", [2, 1])
+async def test_two_concurrent_streams_both_complete(backends: list[LlamaBackend], slots: int) -> None:
+    async with serving(backends, slots=slots) as (_, url), client(url) as c:
+        (a, ra), (b, rb) = await asyncio.gather(collect_stream(c), collect_stream(c))
+    assert ra == rb == ["length"]
+    assert a.startswith(" 6, 7") and a == b  # greedy: neither stream disturbed the other
+
+
+async def test_queue_full_is_429_with_retry_after(backends: list[LlamaBackend]) -> None:
+    async with serving(backends, slots=1, queue_limit=0) as (server, url), client(url) as c:
+        first = asyncio.create_task(collect_stream(c))
+        await eventually(lambda: server.load()[0].busy == 1)
+        with pytest.raises(openai.RateLimitError) as exc:
+            await c.completions.create(model=NAME, prompt="x", max_tokens=1)
+        assert int(exc.value.response.headers["retry-after"]) >= 1
+        assert (await first)[1] == ["length"]
+
+
+async def test_disconnect_frees_the_slot_within_a_few_tokens(backends: list[LlamaBackend]) -> None:
+    backend = backends[0]
+    async with serving(backends, slots=1, queue_limit=0) as (server, url), client(url) as c:
+        stream = await c.completions.create(model=NAME, prompt=COUNT, max_tokens=24, temperature=0, stream=True)
+        got = 0
+        async for _ in stream:
+            got += 1
+            if got == 2:
+                break
+        await stream.close()
+        await eventually(lambda: server.load()[0].busy == 0)
+        prompt_tokens = 1 + len(backend._llama.tokenize(COUNT.encode(), add_bos=False))
+        assert backend.n_past < prompt_tokens + 24  # stopped well before its 24 tokens
+        assert 'status="499"} 1' in server.metrics.render(server.load())
+        r = await c.completions.create(model=NAME, prompt="x", max_tokens=1)  # queue_limit=0: only a free slot serves
+        assert r.choices[0].finish_reason == "length"
+
+
+async def test_error_cases(backends: list[LlamaBackend]) -> None:
+    async with serving(backends, slots=1, api_key="sk-test") as (_, url):
+        async with client(url, api_key="sk-test") as c:
+            with pytest.raises(openai.NotFoundError) as nf:
+                await c.chat.completions.create(model="other-model", messages=MSG)
+            assert nf.value.code == "model_not_found"
+            with pytest.raises(openai.BadRequestError) as br:
+                await c.chat.completions.create(model=NAME, messages=MSG, top_p=3)
+            assert br.value.param == "top_p"
+            with pytest.raises(openai.BadRequestError) as br:
+                await c.chat.completions.create(model=NAME, messages=MSG, logprobs=True)
+            assert br.value.param == "logprobs"
+            with pytest.raises(openai.BadRequestError) as br:
+                await c.chat.completions.create(
+                    model=NAME, messages=[{"role": "user", "content": "word " * 600}], stream=True)
+            assert br.value.code == "context_length_exceeded"
+        async with client(url, api_key="sk-wrong") as c:
+            with pytest.raises(openai.AuthenticationError):
+                await c.chat.completions.create(model=NAME, messages=MSG)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            body = {"model": NAME, "messages": [{"role": "user", "content": "x" * 70_000}]}
+            async with http.post(f"{url}/chat/completions", json=body,
+                                 headers={"Authorization": "Bearer sk-test"}) as resp:
+                assert resp.status == 413
