@@ -163,5 +163,5 @@ class SqliteGovernanceStore:
     async def usage_totals(self, *, since: float) -> list[UsageTotal]:
         rows = await self.db.fetchall(
             "SELECT org, key_id, SUM(prompt_tokens + completion_tokens) AS tokens, SUM(cost_usd) AS cost "
-            "FROM usage_records WHERE ts >= ? GROUP BY org, key_id", (since,))
+            "FROM usage_records WHERE ts >= ? AND cache_hit = 0 GROUP BY org, key_id", (since,))
         return [UsageTotal(r["org"], r["key_id"], int(r["tokens"] or 0), float(r["cost"] or 0.0)) for r in rows]

@@ -23,7 +23,8 @@ from shareai.coordinator.interfaces import UsageRecord
 
 @dataclass(frozen=True, slots=True)
 class UsageTotal:
-    """Tokens and cost of one org and key since some time (quota rebuild after a restart)."""
+    """Tokens and cost of one org and key since some time (quota rebuild after a restart).
+    Cache hits are left out: the gateway settles them at zero, so they never used any quota."""
 
     org: str | None
     key_id: str
@@ -62,6 +63,7 @@ class GovernanceStore(Protocol):
         ...
 
     async def usage_totals(self, *, since: float) -> list[UsageTotal]:
+        """Per org and key since `since`, without cache hits (they cost nothing and use no quota)."""
         ...
 
 
@@ -106,7 +108,7 @@ class MemoryGovernanceStore:
     async def usage_totals(self, *, since: float) -> list[UsageTotal]:
         totals: dict[tuple[str | None, str], UsageTotal] = {}
         for r in self._usage:
-            if r.ts < since:
+            if r.ts < since or r.cache_hit:
                 continue
             prev = totals.get((r.org, r.key_id), UsageTotal(r.org, r.key_id, 0, 0.0))
             totals[(r.org, r.key_id)] = UsageTotal(

@@ -70,11 +70,13 @@ async def test_usage_filters_and_totals(store: GovernanceStore) -> None:
         usage(NOON + 10, key_id="k2", prompt=100, completion=0, cost=0.0),
         usage(NOON + 20, org="beta", key_id="k3"),
         usage(NOON + 30, org=None, key_id="admin"),
+        usage(NOON + 40, key_id="k2", prompt=1000, cache_hit=True),
     ]
     records[1].extra["energy_wh"] = 1.25
     await store.add_usage(records)
     assert await store.usage() == records
     assert await store.usage(since=NOON, until=NOON + 20, org="acme") == records[1:3]
+    assert len(await store.usage(org="acme")) == 4
     totals = {(t.org, t.key_id): (t.tokens, t.cost) for t in await store.usage_totals(since=NOON)}
     assert totals[("acme", "k1")] == (3, pytest.approx(0.25))
     assert totals[("acme", "k2")] == (100, 0.0)
