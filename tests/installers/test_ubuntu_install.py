@@ -1,0 +1,169 @@
+"""The Ubuntu installer, really run: the documented one-liner (`curl .../install.sh | sh -s -- --token T`)
+against a real coordinator installs shareai into a fresh virtualenv (--prefix in a temporary folder,
+from this checkout), and the agent it installed enrolls. Then a second run upgrades in place and
+keeps the identity, a bad token is refused with a clear message, and --uninstall removes the venv.
+
+systemd steps are skipped here (no systemd in the test environment, and --no-service). The pip
+install never compiles llama.cpp: llama-cpp-python is pinned to the version already installed and
+taken only as a binary, from pip's cache of the wheel built when the dev environment was set up;
+without that cached wheel the test skips rather than start a from-source build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from importlib import metadata
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from shareai.coordinator.app import Coordinator, default_subsystems
+from shareai.coordinator.config import CoordinatorConfig
+from tests.installers.paths import INSTALLERS, REPO
+
+ADMIN_KEY = "sa-admin-installer-test"
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+INSTALL_TIMEOUT_S = 300.0
+
+
+def _agent_has_enroll() -> bool:
+    from shareai.agent.cli import app
+
+    return any(c.name == "enroll" for c in app.registered_commands)
+
+
+def _cached_llama_wheel() -> Path | None:
+    version = metadata.version("llama-cpp-python")
+    out = subprocess.run([sys.executable, "-m", "pip", "cache", "list", "llama_cpp_python", "--format=abspath"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    for line in out.stdout.splitlines():
+        path = Path(line.strip())
+        if path.name.startswith(f"llama_cpp_python-{version}-") and path.suffix == ".whl" and path.is_file():
+            return path
+    return None
+
+
+@pytest.fixture
+def pip_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for the installer's pip: this llama-cpp-python version, as a binary, from a local folder."""
+    if not _agent_has_enroll():
+        pytest.skip("`shareai-agent enroll` is not registered yet (shareai/agent/control)")
+    if shutil.which("curl") is None:
+        pytest.skip("curl is needed for the documented one-liner")
+    wheel = _cached_llama_wheel()
+    if wheel is None:
+        pytest.skip("no cached llama-cpp-python wheel: installing would compile llama.cpp from source")
+    links = tmp_path / "wheels"
+    links.mkdir()
+    (links / wheel.name).symlink_to(wheel)
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text(f"llama-cpp-python=={metadata.version('llama-cpp-python')}\n")
+    return {
+        **os.environ,
+        "PIP_CONSTRAINT": str(constraints),
+        "PIP_ONLY_BINARY": "llama-cpp-python",
+        "PIP_FIND_LINKS": str(links),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+    }
+
+
+@pytest.fixture
+async def coord(tmp_path: Path) -> AsyncIterator[Coordinator]:
+    cfg = CoordinatorConfig(http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=tmp_path / "coord")
+    c = Coordinator(cfg, subsystems=default_subsystems(), admin_key=ADMIN_KEY)
+    await c.start()
+    yield c
+    await c.stop()
+
+
+async def admin(coord: Coordinator, method: str, path: str, body: dict[str, object] | None = None) -> object:
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as s, s.request(method, coord.url + path, json=body,
+                                                                       headers=headers) as r:
+        assert r.status < 300, await r.text()
+        return await r.json()
+
+
+async def sh(command: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Runs without blocking the event loop the coordinator lives on."""
+    proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT, env=env, cwd=REPO)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), INSTALL_TIMEOUT_S)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out.decode(errors="replace")
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+async def test_one_liner_installs_and_enrolls_then_upgrades_and_uninstalls(
+    coord: Coordinator, pip_env: dict[str, str], tmp_path: Path
+) -> None:
+    prefix, data = tmp_path / "opt-shareai", tmp_path / "var-lib-shareai"
+    common = ["--prefix", str(prefix), "--data-dir", str(data), "--source", str(REPO), "--no-service",
+              "--python", sys._base_executable]
+    token = await admin(coord, "POST", "/admin/v1/tokens", {"org": "acme", "ttl_s": 600, "uses": 1})
+    assert isinstance(token, dict)
+
+    # 1. The documented one-liner, against the coordinator's own /install.sh.
+    one_liner = f'curl -fsSL --max-time 30 "{coord.url}/install.sh" | sh -s -- --token "$T" --name rig-1 "$@"'
+    rc, out = await sh(["bash", "-o", "pipefail", "-c", one_liner, "install", *common],
+                       {**pip_env, "T": token["token"]})
+    assert rc == 0, out
+    assert f"enrolling with 127.0.0.1:{coord.grpc_port}" in out  # the address the coordinator filled in
+    assert "shareai: enrolled" in out and "installed without a service" in out
+    assert (prefix / "bin" / "shareai-agent").is_file()
+    assert token["token"] not in out  # the secret is not echoed
+    assert (data.stat().st_mode & 0o777) == 0o700
+    nodes = await admin(coord, "GET", "/admin/v1/nodes")
+    assert isinstance(nodes, dict)
+    [node] = nodes["data"]
+    assert node["name"] == "rig-1" and node["org"] == "acme"
+    identity = snapshot(data)
+    assert identity
+
+    # 2. A bad token: refused, with the reason, and the existing identity untouched.
+    ubuntu = str(INSTALLERS / "ubuntu" / "install.sh")
+    rc, out = await sh(["sh", ubuntu, *common, "--token", "sa-enroll-bogus", "--coordinator", coord.grpc_target],
+                       pip_env)
+    assert rc == 1, out
+    assert "enrollment refused (exit 2)" in out
+    assert snapshot(data) == identity
+
+    # 3. A second install without a token: upgrades in place, keeps the enrollment.
+    rc, out = await sh(["sh", ubuntu, *common], pip_env)
+    assert rc == 0, out
+    assert "keeping the existing enrollment" in out
+    assert snapshot(data) == identity
+    nodes = await admin(coord, "GET", "/admin/v1/nodes")
+    assert isinstance(nodes, dict) and len(nodes["data"]) == 1
+
+    # 4. Uninstall: the venv goes, the identity stays (without --purge).
+    rc, out = await sh(["sh", ubuntu, "--uninstall", "--prefix", str(prefix), "--data-dir", str(data)], pip_env)
+    assert rc == 0, out
+    assert not prefix.exists() and snapshot(data) == identity
+
+
+async def test_refuses_to_delete_a_folder_that_is_not_its_venv(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("keep me")
+    rc, out = await sh(["sh", str(INSTALLERS / "ubuntu" / "install.sh"), "--uninstall", "--prefix", str(precious),
+                        "--data-dir", str(tmp_path / "data")], dict(os.environ))
+    assert rc == 1 and "not a virtualenv" in out
+    assert (precious / "thesis.tex").read_text() == "keep me"
+    rc, out = await sh(["sh", str(INSTALLERS / "ubuntu" / "install.sh"), "--prefix", str(precious), "--no-service"],
+                       dict(os.environ))
+    assert rc == 1 and "is not a virtualenv" in out
