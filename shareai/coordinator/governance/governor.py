@@ -26,7 +26,7 @@ from shareai.coordinator.governance.models import Limits, key_scope, org_scope
 from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.quota import QuotaLedger, Refusal, Reservation
 from shareai.coordinator.governance.ratelimit import SlidingWindow, WindowEntry, rate_headers, tightest
-from shareai.coordinator.interfaces import CachedResponse, Principal, UsageRecord
+from shareai.coordinator.interfaces import CachedResponse, NodeDirectory, Principal, UsageRecord
 from shareai.wire.errors import QuotaExceeded, RateLimited
 
 DEFAULT_RESERVE_TOKENS = 1024
@@ -87,8 +87,9 @@ class GovernedAdmission:
 
 class Governance:
     def __init__(self, directory: Directory, *, prices: PriceBook, cache: ResponseCache, sink: UsageSink,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, nodes: NodeDirectory | None = None) -> None:
         self.directory = directory
+        self.nodes = nodes  # the fleet, for the prices nodes advertise (cost reservations)
         self.prices = prices
         self.cache = cache
         self.ledger = QuotaLedger()
@@ -125,7 +126,11 @@ class Governance:
             return GovernedAdmission(headers={})
         completion = max_tokens if max_tokens is not None and max_tokens > 0 else DEFAULT_RESERVE_TOKENS
         tokens = max(0, prompt_tokens) + completion
-        cost = self.prices.estimate(model, prompt_tokens=max(0, prompt_tokens), max_tokens=completion)
+        cost = 0.0
+        if any(limits.daily_cost is not None or limits.monthly_cost is not None for _, limits in scopes):
+            routes = self.nodes.routes_for(model, principal.org) if self.nodes is not None else []
+            cost = self.prices.estimate(model, prompt_tokens=max(0, prompt_tokens), max_tokens=completion,
+                                        node_routes=routes)
         windows = [self._windows_for(scope, limits) for scope, limits in scopes]
         req_windows = [w.requests for w in windows if w.requests is not None]
         tok_windows = [w.tokens for w in windows if w.tokens is not None]

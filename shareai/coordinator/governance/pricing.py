@@ -8,9 +8,11 @@ energy price of an own node (a pure function the gateway calls when it settles a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shareai.coordinator.config import CoordinatorConfig
+from shareai.coordinator.interfaces import NodeRoute
 
 
 def energy_cost_usd(power_w: float | None, duration_s: float, energy_per_kwh: float) -> float:
@@ -29,8 +31,9 @@ def token_cost_usd(prompt_tokens: int, completion_tokens: int, input_per_mtok: f
 @dataclass(slots=True)
 class PriceBook:
     """Per model, the highest input and output price over every route that may serve it, so a
-    cost reservation is an upper bound whichever route the gateway picks. Models no provider
-    lists are served by nodes only and get the `[nodes]` prices."""
+    cost reservation is an upper bound whichever route the gateway picks: providers from config,
+    the `[nodes]` default, and (at admission) what the org's live nodes advertise. Energy-priced
+    nodes are not bounded by tokens; their cost counts once settled."""
 
     by_model: dict[str, tuple[float, float]] = field(default_factory=dict)
     nodes: tuple[float, float] = (0.0, 0.0)
@@ -45,6 +48,11 @@ class PriceBook:
                 book.by_model[m.name] = (max(cur[0], m.input_per_mtok), max(cur[1], m.output_per_mtok))
         return book
 
-    def estimate(self, model: str, *, prompt_tokens: int, max_tokens: int) -> float:
+    def estimate(self, model: str, *, prompt_tokens: int, max_tokens: int,
+                 node_routes: Iterable[NodeRoute] = ()) -> float:
+        """Upper bound of a request's cost; `node_routes` adds the prices nodes advertise."""
         inp, out = self.by_model.get(model, self.nodes)
+        for route in node_routes:
+            inp = max(inp, route.input_per_mtok if route.input_per_mtok is not None else self.nodes[0])
+            out = max(out, route.output_per_mtok if route.output_per_mtok is not None else self.nodes[1])
         return token_cost_usd(prompt_tokens, max_tokens, inp, out)

@@ -28,7 +28,7 @@ from shareai.coordinator.governance.quota import QuotaLedger, day_start, month_s
 from shareai.coordinator.governance.routes import GovernanceAdmin
 from shareai.coordinator.governance.sqlite_store import GOVERNANCE_SCHEMA, SqliteGovernanceStore, insert_usage
 from shareai.coordinator.governance.store import GovernanceStore
-from shareai.coordinator.interfaces import CachedResponse, Principal, UsageRecord
+from shareai.coordinator.interfaces import CachedResponse, NodeDirectory, Principal, UsageRecord
 from shareai.coordinator.store.buffer import BatchWriter
 from shareai.coordinator.store.db import Schema
 
@@ -52,6 +52,16 @@ async def rebuild_quotas(ledger: QuotaLedger, store: GovernanceStore, now: float
             per_org[t.org] = (tokens + t.tokens, cost + t.cost)
         for org, (tokens, cost) in per_org.items():
             ledger.load(org_scope(org), period, tokens, cost)
+
+
+def _fleet_directory(coord: Coordinator) -> NodeDirectory | None:
+    """The fleet's live node view, when the coordinator runs a fleet (its prices bound reservations)."""
+    try:
+        fleet = coord.subsystem("fleet")
+    except KeyError:
+        return None
+    directory = getattr(fleet, "directory", fleet)
+    return directory if hasattr(directory, "routes_for") else None
 
 
 class GovernanceSubsystem:
@@ -81,6 +91,7 @@ class GovernanceSubsystem:
         self.governance = Governance(
             self.directory, prices=PriceBook.from_config(coord.config),
             cache=ResponseCache(self._cache_max_bytes, clock=time.monotonic), sink=self.writer, clock=self.clock,
+            nodes=_fleet_directory(coord),
         )
         await rebuild_quotas(self.governance.ledger, self.store, self.clock())
         self.writer.start()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from typing import Any
 
 import typer
@@ -103,3 +105,20 @@ async def test_errors_are_one_line_and_non_zero(coord: Coordinator) -> None:
     assert r.exit_code == 1 and "SHAREAI_ADMIN_KEY" in r.stderr
     r = await cli(coord, "limits", "set", "--org", "acme", "--rpm", "-3")
     assert r.exit_code == 2
+
+
+async def test_the_installed_entry_point_has_the_verbs(coord: Coordinator) -> None:
+    """The real `shareai-coordinator` program (a subprocess), not only the verb groups."""
+    env = {**os.environ, "SHAREAI_ADMIN_KEY": ADMIN_KEY}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shareai.coordinator.cli", "org", "create", "acme", "--json", "--url", coord.url,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out)["name"] == "acme"
+    assert "acme" in coord.subsystem("governance").directory.orgs

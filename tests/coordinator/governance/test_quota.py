@@ -7,13 +7,15 @@ import calendar
 
 import pytest
 
+from shareai.coordinator.governance.cache import ResponseCache
 from shareai.coordinator.governance.directory import Directory
 from shareai.coordinator.governance.governor import DEFAULT_RESERVE_TOKENS, Governance
 from shareai.coordinator.governance.models import Limits, Org
+from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.quota import QuotaLedger, next_day, next_month, period_keys
-from shareai.coordinator.interfaces import Principal
+from shareai.coordinator.interfaces import NodeModelLoad, NodeRoute, Principal
 from shareai.wire.errors import QuotaExceeded
-from tests.coordinator.governance.conftest import NOON, Clock
+from tests.coordinator.governance.conftest import NOON, Clock, ListSink
 
 
 def test_periods_are_utc_days_and_months() -> None:
@@ -114,3 +116,26 @@ async def test_key_quota_limits_one_key_not_its_siblings(directory: Directory, g
     assert f"key:{principal.key_id}" in err.value.message
     sibling, _ = await directory.create_key("admin", org="acme")
     await governance.admit(Principal(key_id=sibling.id, org="acme"), model="gemma", prompt_tokens=1, max_tokens=1)
+
+
+class _Nodes:
+    """A `NodeDirectory` with one node of org acme advertising a high output price."""
+
+    def routes_for(self, model: str, org: str | None) -> list[NodeRoute]:
+        load = NodeModelLoad(slots=1, slots_busy=0, slots_free=1, queue_depth=0, queue_limit=4, n_ctx=2048)
+        route = NodeRoute(node_id="n1", name="rig", org="acme", endpoint_url="http://127.0.0.1:9/v1",
+                          data_plane_secret="ns", model=model, load=load, input_per_mtok=None, output_per_mtok=50.0)
+        return [route] if org in (None, "acme") else []
+
+    def model_names(self, org: str | None) -> set[str]:
+        return {"gemma"}
+
+
+async def test_cost_reservation_uses_the_price_nodes_advertise(directory: Directory, clock: Clock) -> None:
+    gov = Governance(directory, prices=PriceBook(by_model={"gemma": (1.0, 2.0)}), cache=ResponseCache(1024),
+                     sink=ListSink(), clock=clock, nodes=_Nodes())
+    principal = await _principal(directory, daily_cost=0.001)
+    # 20 output tokens at the node's 50 USD/M = 0.001 USD: fits exactly once.
+    await gov.admit(principal, model="gemma", prompt_tokens=0, max_tokens=20)
+    with pytest.raises(QuotaExceeded):
+        await gov.admit(principal, model="gemma", prompt_tokens=0, max_tokens=1)
