@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shareai.agent.control.settings import ControlConfig, ControlConfigError, parse_control
 from shareai.wire.http import DEFAULT_MAX_BODY_BYTES
 
 BACKENDS = ("llama", "fake")
 BUNDLED = "bundled"
-TABLES = frozenset({"agent", "models"})
+TABLES = frozenset({"agent", "models", "control"})
 _AGENT_KEYS = frozenset({"host", "port", "api_key", "max_body_bytes"})
 _MODEL_KEYS = frozenset({"path", "name", "chat_format", "slots", "n_ctx", "n_gpu_layers", "queue_limit", "backend"})
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -95,6 +96,8 @@ class AgentConfig:
     port: int = 8000
     api_key: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # `[control]`: joining a coordinator (`shareai-agent run`); see agent/control/settings.py.
+    control: ControlConfig = field(default_factory=ControlConfig)
 
     def validate(self) -> AgentConfig:
         if not self.models:
@@ -192,6 +195,11 @@ def parse_config(doc: dict[str, Any]) -> AgentConfig:
     cfg.port = _get(agent, "port", int, "agent", cfg.port)
     cfg.api_key = _get(agent, "api_key", str, "agent", None) or None
     cfg.max_body_bytes = _get(agent, "max_body_bytes", int, "agent", cfg.max_body_bytes)
+    if "control" in doc:
+        try:
+            cfg.control = parse_control(doc["control"])
+        except ControlConfigError as exc:
+            raise ConfigError(str(exc)) from None
     return cfg
 
 

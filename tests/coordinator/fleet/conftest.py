@@ -97,8 +97,8 @@ def register_request(node_id: str, *, models: tuple[str, ...] = ("m1",),
     )
 
 
-def make_config(data_dir: Path, interval_s: float = 5.0, patience: int = 3) -> CoordinatorConfig:
-    return CoordinatorConfig(http_host="127.0.0.1", http_port=0, grpc_host="127.0.0.1", grpc_port=0,
+def make_config(data_dir: Path, interval_s: float = 5.0, patience: int = 3, grpc_port: int = 0) -> CoordinatorConfig:
+    return CoordinatorConfig(http_host="127.0.0.1", http_port=0, grpc_host="127.0.0.1", grpc_port=grpc_port,
                              data_dir=data_dir, heartbeat_interval_s=interval_s, patience=patience).validate()
 
 
