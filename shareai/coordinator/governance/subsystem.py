@@ -28,7 +28,14 @@ from shareai.coordinator.governance.quota import QuotaLedger, day_start, month_s
 from shareai.coordinator.governance.routes import GovernanceAdmin
 from shareai.coordinator.governance.sqlite_store import GOVERNANCE_SCHEMA, SqliteGovernanceStore, insert_usage
 from shareai.coordinator.governance.store import GovernanceStore
-from shareai.coordinator.interfaces import CachedResponse, NodeDirectory, Principal, UsageRecord
+from shareai.coordinator.interfaces import (
+    Authenticator,
+    CachedResponse,
+    Governor,
+    NodeDirectory,
+    Principal,
+    UsageRecord,
+)
 from shareai.coordinator.store.buffer import BatchWriter
 from shareai.coordinator.store.db import Schema
 
@@ -129,3 +136,8 @@ class GovernanceSubsystem:
 
     def energy_cost_usd(self, power_w: float | None, duration_s: float) -> float:
         return energy_cost_usd(power_w, duration_s, self.energy_per_kwh)
+
+
+def as_gateway_contracts(sub: GovernanceSubsystem) -> tuple[Authenticator, Governor]:
+    """The subsystem is the gateway's `Authenticator` and `Governor` (checked statically by mypy)."""
+    return sub, sub
