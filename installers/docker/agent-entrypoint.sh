@@ -26,6 +26,10 @@ if [ ! -f "$MARKER" ]; then
     fi
 fi
 
+# Where the coordinator reaches this node (the default, 127.0.0.1, is only right outside containers).
+if [ -n "${SHAREAI_ADVERTISE_URL:-}" ]; then
+    set -- --advertise-url "$SHAREAI_ADVERTISE_URL" "$@"
+fi
 exec shareai-agent run --data-dir "$DATA_DIR" \
     --model "$SHAREAI_MODEL" --model-name "$SHAREAI_MODEL_NAME" --chat-format "$SHAREAI_CHAT_FORMAT" \
     --host 0.0.0.0 --port "${SHAREAI_PORT:-8001}" "$@"

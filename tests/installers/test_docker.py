@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,3 +122,38 @@ def test_compose_file() -> None:
         for volume in svc.get("volumes", []):
             assert volume.split(":")[0] in doc["volumes"], f"undeclared volume {volume}"
     assert "8080:8080" in services["coordinator"]["ports"] and "50051:50051" in services["coordinator"]["ports"]
+
+
+def test_compose_agent_is_reachable_by_the_coordinator() -> None:
+    doc = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    assert doc["services"]["agent"]["environment"]["SHAREAI_ADVERTISE_URL"] == "http://agent:8001/v1"
+
+
+def test_agent_entrypoint_enrolls_once_then_runs(tmp_path: Path) -> None:
+    """The entrypoint's plumbing, with a recording stand-in for `shareai-agent` on PATH."""
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls"
+    fake = bin_dir / "shareai-agent"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\n')
+    fake.chmod(0o755)
+    (tmp_path / "token").write_text("sa-enroll-abc")
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin", "SHAREAI_DATA_DIR": str(data),
+        "SHAREAI_TOKEN_FILE": str(tmp_path / "token"),
+        "SHAREAI_COORDINATOR": "coordinator:50051", "SHAREAI_NODE_NAME": "n1", "SHAREAI_MODEL": "/models/b.gguf",
+        "SHAREAI_MODEL_NAME": "gemma-3-270m", "SHAREAI_CHAT_FORMAT": "gemma",
+        "SHAREAI_ADVERTISE_URL": "http://agent:8001/v1",
+    }
+    for _ in range(2):
+        out = subprocess.run(["sh", str(DOCKER / "agent-entrypoint.sh"), "--slots", "2"], env=env, capture_output=True,
+                             text=True, timeout=30, check=False)
+        assert out.returncode == 0, out.stderr
+    enroll, run1, run2 = log.read_text().splitlines()
+    assert enroll == f"enroll --token sa-enroll-abc --coordinator coordinator:50051 --data-dir {data} --name n1"
+    assert run1 == run2 == (f"run --data-dir {data} --model /models/b.gguf --model-name gemma-3-270m "
+                            "--chat-format gemma --host 0.0.0.0 --port 8001 --advertise-url http://agent:8001/v1 "
+                            "--slots 2")
