@@ -163,7 +163,7 @@ class Forwarder:
         headers = {"Content-Type": "application/json"}
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        return self.session.post(target.base_url + PATHS[endpoint], data=json.dumps(payload), headers=headers)
+        return self.session.post(target.base_url + PATHS[endpoint], data=json.dumps(payload).encode(), headers=headers)
 
     @staticmethod
     def _status_failure(status: int, headers: Any) -> _Failed:
