@@ -11,6 +11,7 @@ Usage is recorded for every request, answered or not, so reports show failures p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -135,6 +136,13 @@ class GatewayAPI:
             err.headers.update(extra_headers)
             err.headers.update(trace.headers())
             self._account(trace, principal, parsed, endpoint, err.status, None, 0.0, extra={"error": err.code})
+            raise
+        except asyncio.CancelledError:
+            # The client went away and the server cancelled the handler (aiohttp handler_cancellation):
+            # leaving the `async with` blocks closed the upstream request; give the reservation back.
+            if admission is not None:
+                admission.release()
+            self._account(trace, principal, parsed, endpoint, 499, None, 0.0)
             raise
         return self._answer(reply, principal, parsed, endpoint, body, trace, admission, extra_headers)
 

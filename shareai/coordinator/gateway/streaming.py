@@ -29,6 +29,7 @@ class RelayResult:
     completed: bool = False  # upstream sent [DONE] and so did we
     client_gone: bool = False
     error: OpenAIError | None = None
+    error_relayed: bool = False  # the upstream sent its own SSE error event, already passed on
 
 
 class _ClientGone(Exception):
@@ -49,6 +50,8 @@ def _filter(event: str, include_usage: bool, result: RelayResult) -> bytes | Non
         return frame(event)
     if not isinstance(obj, dict):
         return frame(event)
+    if "error" in obj:
+        result.error_relayed = True
     usage = obj.get("usage")
     if usage:
         result.usage = usage
@@ -99,7 +102,7 @@ async def relay(start: StreamStart, client: web.StreamResponse, *, include_usage
                                       code="upstream_stream_cut")
     finally:
         upstream.close()
-    if result.error is not None:
+    if result.error is not None and not result.error_relayed:
         try:
             await _write(client, error_frame(result.error))
         except _ClientGone:

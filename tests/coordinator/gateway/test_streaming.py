@@ -142,3 +142,32 @@ async def test_client_disconnect_cancels_the_upstream(fakes: Any, gateway: Any) 
     await eventually(lambda: up.cancelled == 1)
     await eventually(lambda: bool(g.records()))
     assert g.records()[-1].status == 499
+
+
+async def test_an_upstream_error_event_is_relayed_once(gateway: Any) -> None:
+    from aiohttp import web
+
+    async def broken(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b'data: {"id":"x","object":"chat.completion.chunk","created":0,"model":"m",'
+                         b'"choices":[{"index":0,"delta":{"role":"assistant","content":"hi"},"finish_reason":null}]}\n\n')
+        await resp.write(b'data: {"error":{"message":"model crashed","type":"server_error","param":null,'
+                         b'"code":"backend_error"}}\n\n')
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", broken)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+        g = await gateway([], directory=StaticDirectory([node_route("n1", url)]))
+        events = await _sse(g.url, {"model": MODEL, "messages": MSG, "stream": True})
+        errors = [e for e in events if '"error"' in e]
+        assert len(errors) == 1 and json.loads(errors[0])["error"]["code"] == "backend_error"
+        assert g.records()[-1].status == 502
+    finally:
+        await runner.cleanup()
