@@ -29,14 +29,14 @@ import contextlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from shareai.agent.backends.base import FINISH_CANCELLED, Backend, Delta, Event, Finish, GenParams
+from shareai.agent.backends.base import FINISH_CANCELLED, Backend, Delta, Event, Finish, GenParams, TokenLogprob
 from shareai.agent.metrics import CONTENT_TYPE, AgentMetrics
+from shareai.agent.responses import Reply
 from shareai.agent.slots import ModelLoad, ModelPool, load_pools
 from shareai.wire.errors import (
     AuthenticationError,
@@ -65,60 +65,15 @@ def _unavailable(message: str) -> NoTargetAvailable:
 
 def _params(req: ChatRequest | CompletionRequest) -> GenParams:
     s = req.sampling
+    if isinstance(req, ChatRequest):
+        logprobs = (req.top_logprobs or 0) if req.logprobs else None
+    else:
+        logprobs = req.logprobs
     return GenParams(
         max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p, stop=list(s.stop), seed=s.seed,
         presence_penalty=s.presence_penalty, frequency_penalty=s.frequency_penalty,
-        response_format=req.response_format if isinstance(req, ChatRequest) else None,
+        response_format=req.response_format if isinstance(req, ChatRequest) else None, logprobs=logprobs,
     )
-
-
-class _Run:
-    """What one generation request needs to shape its response."""
-
-    def __init__(self, *, chat: bool, model: str, created: int, stream: bool, include_usage: bool, echo: str) -> None:
-        self.chat = chat
-        self.model = model
-        self.id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
-        self.created = created
-        self.stream = stream
-        self.include_usage = include_usage
-        self.echo = echo
-        self.client_gone = False
-
-    @property
-    def endpoint(self) -> str:
-        return "chat.completions" if self.chat else "completions"
-
-    def _envelope(self, choices: list[dict[str, Any]], *, chunk: bool) -> dict[str, Any]:
-        if self.chat:
-            obj = "chat.completion.chunk" if chunk else "chat.completion"
-        else:
-            obj = "text_completion"
-        return {"id": self.id, "object": obj, "created": self.created, "model": self.model,
-                "system_fingerprint": None, "choices": choices}
-
-    def chunk(self, text: str | None, finish_reason: str | None = None, *, role: bool = False) -> dict[str, Any]:
-        if self.chat:
-            delta: dict[str, Any] = {}
-            if role:
-                delta["role"] = "assistant"
-            if text is not None:
-                delta["content"] = text
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        else:
-            choice = {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish_reason}
-        return self._envelope([choice], chunk=True)
-
-    def usage_chunk(self, finish: Finish) -> dict[str, Any]:
-        return {**self._envelope([], chunk=True), "usage": finish.usage.as_dict()}
-
-    def whole(self, text: str, finish: Finish) -> dict[str, Any]:
-        if self.chat:
-            choice = {"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                      "finish_reason": finish.reason}
-        else:
-            choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish.reason}
-        return {**self._envelope([choice], chunk=False), "usage": finish.usage.as_dict()}
 
 
 class AgentServer:
@@ -304,8 +259,8 @@ class AgentServer:
         def work(backend: Backend, cancel: threading.Event) -> Any:
             return backend.chat(messages, params, cancel)
 
-        run = _Run(chat=True, model=req.model, created=int(self._wall()), stream=req.stream,
-                   include_usage=req.include_usage, echo="")
+        run = Reply(chat=True, model=req.model, created=int(self._wall()), stream=req.stream,
+                    include_usage=req.include_usage, logprobs=req.logprobs)
         return await self._generate(request, pool, run, work)
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
@@ -323,11 +278,12 @@ class AgentServer:
         def work(backend: Backend, cancel: threading.Event) -> Any:
             return backend.complete(prompt, params, cancel)
 
-        run = _Run(chat=False, model=req.model, created=int(self._wall()), stream=req.stream,
-                   include_usage=req.include_usage, echo=prompt if req.echo else "")
+        run = Reply(chat=False, model=req.model, created=int(self._wall()), stream=req.stream,
+                    include_usage=req.include_usage, echo=prompt if req.echo else "",
+                    logprobs=req.logprobs is not None)
         return await self._generate(request, pool, run, work)
 
-    async def _generate(self, request: web.Request, pool: ModelPool, run: _Run, work: Any) -> web.StreamResponse:
+    async def _generate(self, request: web.Request, pool: ModelPool, run: Reply, work: Any) -> web.StreamResponse:
         cancel = threading.Event()
         self._active.add(cancel)
         self._idle.clear()
@@ -354,15 +310,16 @@ class AgentServer:
             if not self._active:
                 self._idle.set()
 
-    def _observe(self, run: _Run, finish: Finish, t0: float, t_first: float | None) -> None:
+    def _observe(self, run: Reply, finish: Finish, t0: float, t_first: float | None) -> None:
         self.metrics.tokens(run.model, finish.usage.prompt_tokens, finish.usage.completion_tokens)
         if t_first is not None and finish.usage.completion_tokens > 1:
             elapsed = self._clock() - t_first
             if elapsed > 0:
                 self.metrics.decode_speed(run.model, (finish.usage.completion_tokens - 1) / elapsed)
 
-    async def _collect(self, run: _Run, first: Event, events: AsyncIterator[Event], t0: float) -> web.Response:
+    async def _collect(self, run: Reply, first: Event, events: AsyncIterator[Event], t0: float) -> web.Response:
         parts = [run.echo]
+        tokens: list[TokenLogprob] = []
         t_first: float | None = None
         event = first
         while isinstance(event, Delta):
@@ -370,14 +327,15 @@ class AgentServer:
                 t_first = self._clock()
                 self.metrics.first_token(run.model, t_first - t0)
             parts.append(event.text)
+            tokens.extend(event.logprobs)
             event = await anext(events)
         if event.reason == FINISH_CANCELLED:
             raise _unavailable("The generation was cancelled: this node stopped serving.")
         self._observe(run, event, t0, t_first)
-        return web.json_response(run.whole("".join(parts), event))
+        return web.json_response(run.whole("".join(parts), event, tokens))
 
     async def _stream(
-        self, request: web.Request, run: _Run, first: Event, events: AsyncIterator[Event], t0: float
+        self, request: web.Request, run: Reply, first: Event, events: AsyncIterator[Event], t0: float
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=200, headers=SSE_HEADERS)
         await response.prepare(request)
@@ -392,7 +350,7 @@ class AgentServer:
             await self._write_error(response, run, ServerError("The generation failed.", code="internal_error"))
         return response
 
-    async def _write_error(self, response: web.StreamResponse, run: _Run, err: OpenAIError) -> None:
+    async def _write_error(self, response: web.StreamResponse, run: Reply, err: OpenAIError) -> None:
         try:
             await response.write(error_frame(err))
             await response.write_eof()
@@ -400,7 +358,7 @@ class AgentServer:
             run.client_gone = True
 
     async def _stream_body(
-        self, response: web.StreamResponse, run: _Run, first: Event, events: AsyncIterator[Event], t0: float
+        self, response: web.StreamResponse, run: Reply, first: Event, events: AsyncIterator[Event], t0: float
     ) -> None:
         if run.chat:
             await response.write(frame(run.chunk(run.echo, role=True)))
@@ -412,7 +370,7 @@ class AgentServer:
             if t_first is None:
                 t_first = self._clock()
                 self.metrics.first_token(run.model, t_first - t0)
-            await response.write(frame(run.chunk(event.text)))
+            await response.write(frame(run.chunk(event.text, tokens=event.logprobs)))
             event = await anext(events)
         if event.reason == FINISH_CANCELLED:
             raise _unavailable("The generation was cancelled: this node stopped serving.")

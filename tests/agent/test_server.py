@@ -20,7 +20,8 @@ TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[AgentServer, str]]:
-    pools = [pool_of("fake-a", lambda: FakeBackend(reply=REPLY, n_ctx=64)), pool_of("fake-b", FakeBackend)]
+    pools = [pool_of("fake-a", lambda: FakeBackend(reply=REPLY, n_ctx=64)),
+             pool_of("fake-b", lambda: FakeBackend(supports_logprobs=False))]
     async with running(pools) as s:
         yield s
 
@@ -138,7 +139,7 @@ async def test_unknown_model_is_404_never_a_fallback(served: tuple[AgentServer, 
     ({"temperature": "hot"}, "temperature"),
     ({"max_tokens": -1}, "max_tokens"),
     ({"n": 2}, "n"),
-    ({"logprobs": True}, "logprobs"),
+    ({"top_logprobs": 2}, "top_logprobs"),
     ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
     ({"messages": "hi"}, "messages"),
     ({"stop": 3}, "stop"),
@@ -155,12 +156,40 @@ async def test_bad_params_are_400_naming_the_param(
     assert exc.value.param == param
 
 
-async def test_completion_logprobs_declined(served: tuple[AgentServer, str]) -> None:
+async def test_logprobs_declined_where_the_backend_cannot(served: tuple[AgentServer, str]) -> None:
     _, url = served
     async with client(url) as c:
         with pytest.raises(openai.BadRequestError) as exc:
-            await c.completions.create(model="fake-a", prompt="x", logprobs=2)
-    assert exc.value.param == "logprobs"
+            await c.completions.create(model="fake-b", prompt="x", logprobs=2)
+        assert exc.value.param == "logprobs"
+        with pytest.raises(openai.BadRequestError) as exc:
+            await c.chat.completions.create(model="fake-b", messages=[{"role": "user", "content": "hi"}],
+                                            logprobs=True)
+        assert exc.value.param == "logprobs"
+
+
+async def test_logprobs_shapes(served: tuple[AgentServer, str]) -> None:
+    _, url = served
+    async with client(url) as c:
+        r = await c.chat.completions.create(
+            model="fake-a", messages=[{"role": "user", "content": "hi"}], logprobs=True, top_logprobs=1,
+            max_tokens=2)
+        assert r.choices[0].logprobs is not None and r.choices[0].logprobs.content is not None
+        entries = r.choices[0].logprobs.content
+        assert [e.token for e in entries] == ["alpha", " beta"]
+        assert entries[1].bytes == list(b" beta") and entries[1].top_logprobs[0].token == " beta"
+        stream = await c.chat.completions.create(
+            model="fake-a", messages=[{"role": "user", "content": "hi"}], logprobs=True, max_tokens=2,
+            stream=True)
+        tokens = [e.token async for ch in stream if ch.choices and ch.choices[0].logprobs
+                  for e in ch.choices[0].logprobs.content or []]
+        assert tokens == ["alpha", " beta"]
+        t = await c.completions.create(model="fake-a", prompt="Go", logprobs=0, max_tokens=3, echo=True)
+        lp = t.choices[0].logprobs
+        assert lp is not None
+        assert lp.tokens == ["alpha", " beta", " gamma"]
+        assert lp.token_logprobs == [0.0, 0.0, 0.0]
+        assert lp.text_offset == [2, 7, 12]  # offsets count the echoed prompt
 
 
 async def test_context_length_exceeded(served: tuple[AgentServer, str]) -> None:

@@ -101,6 +101,24 @@ async def test_json_schema_response_format_is_enforced(served: tuple[AgentServer
     assert isinstance(json.loads(r.choices[0].message.content or "")["ok"], bool)
 
 
+async def test_logprobs(served: tuple[AgentServer, str]) -> None:
+    _, url = served
+    async with client(url) as c:
+        r = await c.completions.create(model=NAME, prompt=COUNT, max_tokens=4, temperature=0, logprobs=3)
+        lp = r.choices[0].logprobs
+        assert lp is not None and lp.tokens and lp.token_logprobs and lp.top_logprobs
+        assert "".join(lp.tokens) == r.choices[0].text
+        for token, logprob, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs, strict=True):
+            assert logprob <= 0.0
+            assert len(top) == 3 and max(top, key=top.__getitem__) == token  # greedy takes the likeliest
+        chat = await c.chat.completions.create(
+            model=NAME, messages=MSG, max_tokens=4, logprobs=True, top_logprobs=2, stream=True)
+        entries = [e async for ch in chat if ch.choices and ch.choices[0].logprobs
+                   for e in ch.choices[0].logprobs.content or []]
+        assert 0 < len(entries) <= 4
+        assert all(e.logprob <= 0.0 and len(e.top_logprobs) == 2 for e in entries)
+
+
 async def collect_stream(c: openai.AsyncOpenAI, prompt: str = COUNT) -> tuple[str, list[str]]:
     stream = await c.completions.create(model=NAME, prompt=prompt, max_tokens=10, temperature=0, stream=True)
     text, reasons = "", []
@@ -157,8 +175,8 @@ async def test_error_cases(backends: list[LlamaBackend]) -> None:
                 await c.chat.completions.create(model=NAME, messages=MSG, top_p=3)
             assert br.value.param == "top_p"
             with pytest.raises(openai.BadRequestError) as br:
-                await c.chat.completions.create(model=NAME, messages=MSG, logprobs=True)
-            assert br.value.param == "logprobs"
+                await c.chat.completions.create(model=NAME, messages=MSG, n=2)
+            assert br.value.param == "n"
             with pytest.raises(openai.BadRequestError) as br:
                 await c.chat.completions.create(
                     model=NAME, messages=[{"role": "user", "content": "word " * 600}], stream=True)

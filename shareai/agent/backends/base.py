@@ -42,6 +42,7 @@ class GenParams:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     response_format: ResponseFormat | None = None
+    logprobs: int | None = None  # None: not asked; k: the sampled token's logprob plus the k most likely
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,8 +63,21 @@ class Usage:
 
 
 @dataclass(slots=True, frozen=True)
+class TokenLogprob:
+    """A generated token under the model's distribution (before sampling settings), with the `top`
+    most likely alternatives at that position as (token, logprob) pairs."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
 class Delta:
     text: str
+    # The tokens whose text this delta carries (only when logprobs were asked for). A stop sequence
+    # holds text back, so one delta may carry several tokens.
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)

@@ -4,7 +4,7 @@ It lets the slot pool, the server, the control plane and the gateway be tested i
 A "token" is a word (the first without, the rest with a leading space); the reply is a fixed text
 (ending with finish_reason `stop`, or repeated forever with `repeat=True`), produced one token
 every `token_delay_s`. It honours `max_tokens`, `stop`, the context window, usage and cancellation
-through the same helpers as the real backend::
+through the same helpers as the real backend; logprobs are all 0.0 (every token is certain)::
 
     FakeBackend(reply="Hello there.", token_delay_s=0.01, n_ctx=512)
 """
@@ -25,6 +25,7 @@ from shareai.agent.backends.base import (
     Finish,
     GenParams,
     StopMatcher,
+    TokenLogprob,
     Usage,
     token_budget,
 )
@@ -42,6 +43,7 @@ class FakeBackend(Backend):
         token_delay_s: float = 0.0,
         prefill_delay_s: float = 0.0,
         n_ctx: int = 2048,
+        supports_logprobs: bool = True,
     ) -> None:
         words = reply.split()
         if not words:
@@ -51,6 +53,7 @@ class FakeBackend(Backend):
         self._token_delay_s = token_delay_s
         self._prefill_delay_s = prefill_delay_s
         self._n_ctx = n_ctx
+        self.supports_logprobs = supports_logprobs
         self.generations = 0  # how many generations ran (tests read it)
 
     @property
@@ -81,6 +84,7 @@ class FakeBackend(Backend):
             cancel.wait(self._prefill_delay_s)
         produced = 0
         reason = FINISH_LENGTH
+        pending: list[TokenLogprob] = []
         while True:
             if cancel.is_set():
                 reason = FINISH_CANCELLED
@@ -96,13 +100,17 @@ class FakeBackend(Backend):
                 reason = FINISH_CANCELLED
                 break
             produced += 1
-            text, hit = stops.feed(word if produced == 1 else " " + word)
+            piece = word if produced == 1 else " " + word
+            if params.logprobs is not None:  # deterministic: every token is certain
+                pending.append(TokenLogprob(piece, 0.0, ((piece, 0.0),)[: params.logprobs]))
+            text, hit = stops.feed(piece)
             if text:
-                yield Delta(text)
+                yield Delta(text, tuple(pending))
+                pending.clear()
             if hit:
                 reason = FINISH_STOP
                 break
         tail = stops.flush()  # a partial stop match that never completed is ordinary text
         if tail and reason != FINISH_CANCELLED:
-            yield Delta(tail)
+            yield Delta(tail, tuple(pending))
         yield Finish(reason, Usage(prompt_tokens, produced))

@@ -7,8 +7,9 @@ the fake backend. The prompt's KV cache prefix is reused between requests on the
 
 Chat templates come from the GGUF metadata (`tokenizer.chat_template`) unless a named format is
 given (`gemma` for the bundled model, which has no template). `response_format` becomes a GBNF
-grammar (JSON, or the JSON schema's grammar). logprobs would need `logits_all` (the logits of every
-prompt position: n_ctx x vocab floats), so this backend declines them with a 400.
+grammar (JSON, or the JSON schema's grammar). logprobs come from the logits llama.cpp computed for
+the sampled position (the raw model distribution, read before the next token is evaluated), so
+they cost nothing unless asked for and need no `logits_all`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from shareai.agent.backends.base import (
     Finish,
     GenParams,
     StopMatcher,
+    TokenLogprob,
     Usage,
     token_budget,
 )
@@ -110,6 +112,8 @@ def auto_gpu_layers(path: Path) -> int:
 
 
 class LlamaBackend(Backend):
+    supports_logprobs = True
+
     def __init__(self, llama: Any, *, chat_format: str | None = None) -> None:
         import llama_cpp
 
@@ -201,6 +205,26 @@ class LlamaBackend(Backend):
                 code="invalid_value",
             ) from None
 
+    def _logprob(self, token: int, top: int) -> TokenLogprob:
+        """The sampled token's log-probability (log-softmax of the logits at its position) and the
+        `top` most likely tokens there. Valid only until the next token is evaluated."""
+        import numpy as np
+
+        n_vocab = self._llama.n_vocab()
+        ptr = self._lib.llama_get_logits_ith(self._llama._ctx.ctx, -1)
+        logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).astype(np.float64)
+        peak = logits.max()
+        logsumexp = peak + np.log(np.exp(logits - peak).sum())
+        best: list[tuple[str, float]] = []
+        if top > 0:
+            idx = np.argpartition(-logits, top)[:top]
+            idx = idx[np.argsort(-logits[idx])]
+            best = [(self._text(int(i)), float(logits[i] - logsumexp)) for i in idx]
+        return TokenLogprob(self._text(token), float(logits[token] - logsumexp), tuple(best))
+
+    def _text(self, token: int) -> str:
+        return bytes(self._llama.detokenize([token])).decode("utf-8", errors="replace")
+
     def _is_eog(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self._llama._model.vocab, token))
 
@@ -217,6 +241,7 @@ class LlamaBackend(Backend):
         produced = 0
         reason = FINISH_LENGTH
         hit = False
+        pending: list[TokenLogprob] = []
         generator = self._llama.generate(
             tokens,
             top_k=TOP_K,
@@ -240,9 +265,12 @@ class LlamaBackend(Backend):
                         reason = FINISH_STOP
                         break
                     produced += 1
+                    if params.logprobs is not None:
+                        pending.append(self._logprob(token, params.logprobs))
                     text, hit = stops.feed(decoder.decode(bytes(self._llama.detokenize([token]))))
                     if text:
-                        yield Delta(text)
+                        yield Delta(text, tuple(pending))
+                        pending.clear()
                     if hit:
                         reason = FINISH_STOP
                         break
@@ -254,7 +282,7 @@ class LlamaBackend(Backend):
         if reason != FINISH_CANCELLED and not hit:  # text after a stop sequence is never sent
             tail = stops.feed(decoder.decode(b"", final=True))[0] + stops.flush()
             if tail:
-                yield Delta(tail)
+                yield Delta(tail, tuple(pending))
         yield Finish(reason, Usage(len(tokens), produced))
 
     def close(self) -> None:
