@@ -61,6 +61,7 @@ def token_create(
     org: str = typer.Option(..., "--org", help="The org the enrolled node will belong to."),
     ttl: str = typer.Option("1h", "--ttl", help="Validity: 90s, 30m, 1h, 7d."),
     uses: int = typer.Option(1, "--uses", min=1, help="How many nodes may enroll with it."),
+    as_json: bool = typer.Option(False, "--json", help="Print {token, id, org, expires_at, ...} as JSON."),
     url: str = _URL,
 ) -> None:
     """Create an enrollment token (printed once; only its hash is stored)."""
@@ -69,6 +70,9 @@ def token_create(
     except ValueError as exc:
         _fail(str(exc), 2)
     info = _call(_client(url).post, "/admin/v1/tokens", {"org": org, "ttl_s": ttl_s, "uses": uses})
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
     typer.echo(info["token"])
     expires = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(info["expires_at"]))
     typer.echo(f"org {info['org']}, {uses} use(s), expires {expires}; shown once, stored hashed", err=True)

@@ -172,6 +172,11 @@ class Registry:
         if node is None:
             return None
         events: list[LifecycleEvent] = []
+        last = node.last_hb
+        if last is not None and 0 < req.seq <= last.seq:
+            # Overtaken by a newer heartbeat (retries, reordering): proof of life, but stale state.
+            node.last_seen = max(node.last_seen, now)
+            return events
         if not node.alive:
             node.alive = True
             events.append(LifecycleEvent("back", node_id, {"from": "offline"}))

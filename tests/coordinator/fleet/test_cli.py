@@ -37,6 +37,8 @@ async def test_token_create_then_nodes_list_show_revoke(harness: Harness) -> Non
     assert token.startswith("enr_") and "shown once" in err
     ident = await harness.stub.Enroll(pb.EnrollRequest(token=token, name="lab-rig"), timeout=DEADLINE_S)
     await harness.register(ident)
+    code, out, _ = await _cli(harness, "token", "create", "--org", "beta", "--uses", "3", "--json")
+    assert code == 0 and json.loads(out)["token"].startswith("enr_") and json.loads(out)["uses_left"] == 3
     code, out, _ = await _cli(harness, "nodes", "list")
     assert code == 0
     header, row = out.strip().splitlines()

@@ -79,3 +79,18 @@ def test_revoked_record_is_never_routed() -> None:
     rec.revoked_at = clock()
     assert reg.routes_for("m1", None) == []
     assert reg.status(rec, clock()) is NodeStatus.REVOKED
+
+
+def test_an_overtaken_heartbeat_does_not_roll_state_back() -> None:
+    clock = Clock()
+    reg = Registry(interval_s=5.0, patience=3, clock=clock)
+    reg.register(_record("n1"), register_request("n1"), clock())
+    away = _hb("n1", pb.AVAILABILITY_STATE_AWAY)
+    away.seq = 2
+    assert [e.action for e in reg.heartbeat("n1", away, clock()) or []] == ["away"]
+    late = _hb("n1")
+    late.seq = 1
+    clock.advance(1.0)
+    assert reg.heartbeat("n1", late, clock()) == []
+    node = reg.get("n1")
+    assert node is not None and node.state == pb.AVAILABILITY_STATE_AWAY and node.last_seen == clock()
