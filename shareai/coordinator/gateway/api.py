@@ -127,8 +127,8 @@ class GatewayAPI:
             if parsed.stream:
                 upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}),
                                                             "include_usage": True}}
-                return await self._stream(request, principal, parsed, endpoint, targets, upstream_body, trace,
-                                          admission, extra_headers)
+                return await self._stream(request, principal, parsed, endpoint, targets, body, upstream_body,
+                                          trace, admission, extra_headers)
             reply = await self.forwarder.unary(targets, endpoint, body, trace)
         except OpenAIError as err:
             if admission is not None:
@@ -169,9 +169,9 @@ class GatewayAPI:
         return web.Response(body=reply.body, status=200, content_type="application/json", headers=headers)
 
     async def _stream(self, request: web.Request, principal: Principal, parsed: Parsed, endpoint: str,
-                      targets: list[Target], body: dict[str, Any], trace: Trace, admission: Admission,
-                      extra_headers: dict[str, str]) -> web.StreamResponse:
-        started = await self.forwarder.stream(targets, endpoint, body, trace)
+                      targets: list[Target], body: dict[str, Any], upstream_body: dict[str, Any], trace: Trace,
+                      admission: Admission, extra_headers: dict[str, str]) -> web.StreamResponse:
+        started = await self.forwarder.stream(targets, endpoint, upstream_body, trace)
         if isinstance(started, Reply):
             return self._answer(started, principal, parsed, endpoint, body, trace, admission, extra_headers)
         target = started.target
@@ -186,7 +186,8 @@ class GatewayAPI:
                 admission.release()
                 self._account(trace, principal, parsed, endpoint, 499, target, 0.0)
                 return resp
-            result = await relay(started, resp, include_usage=parsed.include_usage, read_timeout_s=target.timeout_s)
+            result = await relay(started, resp, include_usage=parsed.include_usage, read_timeout_s=target.timeout_s,
+                                 assemble=principal.cache_mode != "off")
         finally:
             stats.inflight -= 1
         prompt, completion = _usage({"usage": result.usage})
@@ -195,6 +196,9 @@ class GatewayAPI:
         if result.completed:
             status = 200
             stats.observe(latency_ms=(time.monotonic() - trace.started) * 1000, ttft_ms=None)
+            if result.assembled is not None:
+                self.governor.cache_put(principal, body, CachedResponse(body=result.assembled.body(result.usage),
+                                                                       route=target.route))
         elif result.client_gone:
             status = 499  # nginx's "client closed request": nobody to answer, nothing wrong upstream
         else:

@@ -48,3 +48,6 @@ class StatsBook:
     def inflight(self, route: str) -> int:
         stats = self._by_route.get(route)
         return stats.inflight if stats is not None else 0
+
+    def total_inflight(self) -> int:
+        return sum(s.inflight for s in self._by_route.values())

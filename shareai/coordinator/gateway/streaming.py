@@ -30,6 +30,41 @@ class RelayResult:
     client_gone: bool = False
     error: OpenAIError | None = None
     error_relayed: bool = False  # the upstream sent its own SSE error event, already passed on
+    assembled: Assembler | None = None  # the whole answer, rebuilt for the response cache
+
+
+class Assembler:
+    """Rebuilds the non-streaming answer from a stream's chunks, so streams can fill the cache."""
+
+    def __init__(self) -> None:
+        self.head: dict[str, Any] = {}
+        self.texts: dict[int, list[str]] = {}
+        self.finish: dict[int, str | None] = {}
+        self.chat = True
+
+    def add(self, obj: dict[str, Any]) -> None:
+        if not self.head:
+            self.head = {k: obj.get(k) for k in ("id", "created", "model", "system_fingerprint")}
+            self.chat = obj.get("object") == "chat.completion.chunk"
+        for choice in obj.get("choices") or []:
+            i = choice.get("index", 0)
+            text = (choice.get("delta") or {}).get("content") if self.chat else choice.get("text")
+            if isinstance(text, str):
+                self.texts.setdefault(i, []).append(text)
+            if choice.get("finish_reason"):
+                self.finish[i] = choice["finish_reason"]
+
+    def body(self, usage: dict[str, Any] | None) -> dict[str, Any]:
+        choices: list[dict[str, Any]] = []
+        for i in sorted(set(self.texts) | set(self.finish)):
+            text = "".join(self.texts.get(i, []))
+            if self.chat:
+                choices.append({"index": i, "message": {"role": "assistant", "content": text},
+                                "finish_reason": self.finish.get(i), "logprobs": None})
+            else:
+                choices.append({"index": i, "text": text, "finish_reason": self.finish.get(i), "logprobs": None})
+        return {**self.head, "object": "chat.completion" if self.chat else "text_completion", "choices": choices,
+                "usage": usage}
 
 
 class _ClientGone(Exception):
@@ -52,6 +87,8 @@ def _filter(event: str, include_usage: bool, result: RelayResult) -> bytes | Non
         return frame(event)
     if "error" in obj:
         result.error_relayed = True
+    elif result.assembled is not None:
+        result.assembled.add(obj)
     usage = obj.get("usage")
     if usage:
         result.usage = usage
@@ -63,8 +100,8 @@ def _filter(event: str, include_usage: bool, result: RelayResult) -> bytes | Non
 
 
 async def relay(start: StreamStart, client: web.StreamResponse, *, include_usage: bool,
-                read_timeout_s: float) -> RelayResult:
-    result = RelayResult()
+                read_timeout_s: float, assemble: bool = False) -> RelayResult:
+    result = RelayResult(assembled=Assembler() if assemble else None)
     parser = SSEParser()
     upstream = start.response
     chunk = start.first

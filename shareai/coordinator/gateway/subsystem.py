@@ -116,7 +116,7 @@ class GatewaySubsystem:
         return float(sum(1 for b in self.breakers.values() if b.state(now) != CLOSED))
 
     def _inflight(self) -> float:
-        return float(sum(self.stats.get(r).inflight for r in list(self.breakers)))
+        return float(self.stats.total_inflight())
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(text=self.registry.render(), content_type="text/plain", charset="utf-8",

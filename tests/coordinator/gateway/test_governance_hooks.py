@@ -131,3 +131,18 @@ async def test_default_subsystems_wire_the_gateway_to_fleet_and_governance(tmp_p
             assert [m.id async for m in client.models.list()] == [MODEL]
     finally:
         await coord.stop()
+
+
+async def test_a_streamed_answer_fills_the_cache_for_the_next_request(fakes: Any, gateway: Any) -> None:
+    up = await fakes(reply="streamed then cached")
+    gov = RecordingGovernor()
+    g = await gateway([provider("provider-a", up)], governor=gov, authenticator=CachingAuthenticator())
+    stream = await g.client.chat.completions.create(model=MODEL, messages=MSG, stream=True)
+    assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == "streamed then cached"
+    raw = await g.client.chat.completions.with_raw_response.create(model=MODEL, messages=MSG, stream=False)
+    assert raw.headers["x-shareai-cache"] == "hit"
+    answer = raw.parse()
+    assert answer.choices[0].message.content == "streamed then cached"
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.usage is not None and answer.usage.completion_tokens == 3
+    assert up.calls == 1
