@@ -34,10 +34,10 @@ from typing import Any
 
 from aiohttp import web
 
-from shareai.agent.backends.base import FINISH_CANCELLED, Backend, Delta, Event, Finish, GenParams, TokenLogprob
+from shareai.agent.backends.base import FINISH_CANCELLED, Delta, Event, Finish, GenParams, TokenLogprob
 from shareai.agent.metrics import CONTENT_TYPE, AgentMetrics
 from shareai.agent.responses import Reply
-from shareai.agent.slots import ModelLoad, ModelPool, load_pools
+from shareai.agent.slots import ModelLoad, ModelPool, Work, load_pools
 from shareai.wire.errors import (
     AuthenticationError,
     InvalidRequest,
@@ -74,6 +74,16 @@ def _params(req: ChatRequest | CompletionRequest) -> GenParams:
         presence_penalty=s.presence_penalty, frequency_penalty=s.frequency_penalty,
         response_format=req.response_format if isinstance(req, ChatRequest) else None, logprobs=logprobs,
     )
+
+
+def _work(req: ChatRequest | CompletionRequest) -> Work:
+    """What the slot thread runs for `req`."""
+    params = _params(req)
+    if isinstance(req, ChatRequest):
+        messages = req.messages
+        return lambda backend, cancel: backend.chat(messages, params, cancel)
+    prompt = req.prompt
+    return lambda backend, cancel: backend.complete(prompt, params, cancel)
 
 
 class AgentServer:
@@ -245,57 +255,34 @@ class AgentServer:
         return pool
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        if not self._accepting:
-            raise _unavailable("This node is not accepting new requests right now.")
-        req = parse_chat_request(await read_json(request, self._max_body), strict=True)
-        pool = self._admit(req.model)
-        if req.logprobs and not pool.supports_logprobs:
-            raise InvalidRequest(
-                f"logprobs are not available for model '{req.model}' on this node.", param="logprobs",
-                code="unsupported_parameter",
-            )
-        params, messages = _params(req), req.messages
-
-        def work(backend: Backend, cancel: threading.Event) -> Any:
-            return backend.chat(messages, params, cancel)
-
-        run = Reply(chat=True, model=req.model, created=int(self._wall()), stream=req.stream,
-                    include_usage=req.include_usage, logprobs=req.logprobs)
-        return await self._generate(request, pool, run, work)
+        return await self._handle(request, chat=True)
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
-        if not self._accepting:
-            raise _unavailable("This node is not accepting new requests right now.")
-        req = parse_completion_request(await read_json(request, self._max_body), strict=True)
-        pool = self._admit(req.model)
-        if req.logprobs is not None and not pool.supports_logprobs:
-            raise InvalidRequest(
-                f"logprobs are not available for model '{req.model}' on this node.", param="logprobs",
-                code="unsupported_parameter",
-            )
-        params, prompt = _params(req), req.prompt
+        return await self._handle(request, chat=False)
 
-        def work(backend: Backend, cancel: threading.Event) -> Any:
-            return backend.complete(prompt, params, cancel)
-
-        run = Reply(chat=False, model=req.model, created=int(self._wall()), stream=req.stream,
-                    include_usage=req.include_usage, echo=prompt if req.echo else "",
-                    logprobs=req.logprobs is not None)
-        return await self._generate(request, pool, run, work)
-
-    async def _generate(self, request: web.Request, pool: ModelPool, run: Reply, work: Any) -> web.StreamResponse:
-        cancel = threading.Event()
-        self._active.add(cancel)
-        self._idle.clear()
-        status = CLIENT_CLOSED
-        t0 = self._clock()
+    async def _handle(self, request: web.Request, *, chat: bool) -> web.StreamResponse:
+        """Validate, admit, generate; every outcome is counted in `requests_total` (the model label
+        is `unknown` for names this node does not serve, so clients cannot grow the label set)."""
+        endpoint = "chat.completions" if chat else "completions"
+        model, status = "unknown", CLIENT_CLOSED
         try:
-            async with contextlib.aclosing(pool.generate(work, cancel)) as events:
-                first = await anext(events)  # errors before any text still get their 4xx status
-                if run.stream:
-                    response = await self._stream(request, run, first, events, t0)
-                else:
-                    response = await self._collect(run, first, events, t0)
+            if not self._accepting:
+                raise _unavailable("This node is not accepting new requests right now.")
+            body = await read_json(request, self._max_body)
+            req: ChatRequest | CompletionRequest
+            req = parse_chat_request(body, strict=True) if chat else parse_completion_request(body, strict=True)
+            pool = self._admit(req.model)
+            model = req.model
+            wants_logprobs = req.logprobs if isinstance(req, ChatRequest) else req.logprobs is not None
+            if wants_logprobs and not pool.supports_logprobs:
+                raise InvalidRequest(
+                    f"logprobs are not available for model '{req.model}' on this node.", param="logprobs",
+                    code="unsupported_parameter",
+                )
+            run = Reply(chat=chat, model=req.model, created=int(self._wall()), stream=req.stream,
+                        include_usage=req.include_usage, logprobs=wants_logprobs,
+                        echo=req.prompt if isinstance(req, CompletionRequest) and req.echo else "")
+            response = await self._generate(request, pool, run, _work(req))
             status = CLIENT_CLOSED if run.client_gone else response.status
             return response
         except OpenAIError as err:
@@ -304,8 +291,24 @@ class AgentServer:
         except (ConnectionResetError, asyncio.CancelledError):
             status = CLIENT_CLOSED
             raise
+        except Exception:
+            status = 500
+            raise
         finally:
-            self.metrics.request(run.model, run.endpoint, status)
+            self.metrics.request(model, endpoint, status)
+
+    async def _generate(self, request: web.Request, pool: ModelPool, run: Reply, work: Work) -> web.StreamResponse:
+        cancel = threading.Event()
+        self._active.add(cancel)
+        self._idle.clear()
+        t0 = self._clock()
+        try:
+            async with contextlib.aclosing(pool.generate(work, cancel)) as events:
+                first = await anext(events)  # errors before any text still get their 4xx status
+                if run.stream:
+                    return await self._stream(request, run, first, events, t0)
+                return await self._collect(run, first, events, t0)
+        finally:
             self._active.discard(cancel)
             if not self._active:
                 self._idle.set()

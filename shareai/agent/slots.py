@@ -151,18 +151,32 @@ class ModelPool:
             finally:
                 put(_END)
 
+        released = False
+
+        def release(_: object = None) -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._release(slot)
+
         try:
             done = loop.run_in_executor(slot.executor, produce)
         except BaseException:
-            self._release(slot)
+            release()
             raise
-        done.add_done_callback(lambda _: self._release(slot))
+        done.add_done_callback(release)  # when left early: free the slot once the thread has stopped
         try:
             while True:
                 item = await events.get()
                 if isinstance(item, _End):
+                    # Release here rather than in the (later-scheduled) callback, so a caller that
+                    # answers now and sends the next request at once never finds its own slot busy.
+                    await done
+                    release()
                     return
                 if isinstance(item, BaseException):
+                    await done  # the thread ends right after its error: same as above
+                    release()
                     raise item
                 yield item
         finally:

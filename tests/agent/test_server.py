@@ -275,12 +275,15 @@ async def test_metrics_exposition(served: tuple[AgentServer, str]) -> None:
         await c.chat.completions.create(model="fake-a", messages=[{"role": "user", "content": "hi"}])
         with pytest.raises(openai.BadRequestError):
             await c.chat.completions.create(model="fake-a", messages=[{"role": "user", "content": "w " * 100}])
+        with pytest.raises(openai.NotFoundError):
+            await c.completions.create(model="no-such-model", prompt="x")
     async with aiohttp.ClientSession(timeout=TIMEOUT) as http, http.get(f"{url[:-3]}/metrics") as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/plain")
         text = await resp.text()
     assert 'shareai_agent_requests_total{model="fake-a",endpoint="chat.completions",status="200"} 1' in text
     assert 'shareai_agent_requests_total{model="fake-a",endpoint="chat.completions",status="400"} 1' in text
+    assert 'shareai_agent_requests_total{model="unknown",endpoint="completions",status="404"} 1' in text
     assert 'shareai_agent_completion_tokens_total{model="fake-a"} 5' in text
     assert 'shareai_agent_slots_busy{model="fake-a"} 0' in text
     assert 'shareai_agent_queue_depth{model="fake-b"} 0' in text

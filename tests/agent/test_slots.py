@@ -99,5 +99,15 @@ async def test_errors_before_text_are_raised_and_release_the_slot() -> None:
     pool = ModelPool("m", [FakeBackend(n_ctx=4)], queue_limit=0)
     with pytest.raises(ContextLengthExceeded):
         await collect(pool, text_work(prompt="a b c d e f"))
-    await eventually(lambda: pool.busy == 0)
+    assert pool.busy == 0
+    await pool.aclose()
+
+
+async def test_slot_is_free_as_soon_as_a_generation_is_consumed() -> None:
+    # Back-to-back requests on one slot with no queue must never see their own slot still busy.
+    pool = ModelPool("m", [FakeBackend()], queue_limit=0)
+    for _ in range(20):
+        events = await collect(pool, text_work(2))
+        assert isinstance(events[-1], Finish)
+        assert pool.busy == 0
     await pool.aclose()
