@@ -63,6 +63,17 @@ async def test_chat_non_streaming(served: tuple[AgentServer, str]) -> None:
     assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
 
 
+async def test_seed_makes_sampling_reproducible(served: tuple[AgentServer, str]) -> None:
+    _, url = served
+    async with client(url) as c:
+        texts = [
+            (await c.completions.create(model=NAME, prompt="Once upon a time", max_tokens=10, temperature=1.0,
+                                        seed=1234, presence_penalty=0.5, frequency_penalty=0.5)).choices[0].text
+            for _ in range(2)
+        ]
+    assert texts[0] and texts[0] == texts[1]
+
+
 async def test_stream_invariants_and_usage(served: tuple[AgentServer, str]) -> None:
     _, url = served
     async with client(url) as c:
