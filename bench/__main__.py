@@ -9,6 +9,7 @@ import sys
 BENCHES = {
     "agent": "bench.agent_bench",
     "fleet": "bench.fleet_bench",
+    "gateway": "bench.gateway_bench",
 }
 
 

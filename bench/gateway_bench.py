@@ -1,7 +1,7 @@
 """Gateway benchmark: added latency and throughput vs the upstream called directly, and vs LiteLLM.
 
-    .venv/bin/python bench/gateway_bench.py                 # 10 s per measurement, LiteLLM included
-    .venv/bin/python bench/gateway_bench.py --duration 5 --skip-litellm
+    python -m bench gateway                        # 10 s per measurement, LiteLLM included (~90 s)
+    python -m bench gateway --duration 5 --skip-litellm --json out.json
 
 Every server runs in its own process: a minimal fake OpenAI upstream (fixed JSON answer, no
 delay), the coordinator with its default subsystems (fleet, governance, gateway: so key auth, rate
@@ -247,13 +247,13 @@ def run_load(url: str, key: str, concurrency: int, duration: float, work: Path) 
 
 # -- the run ----------------------------------------------------------------------------------------
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
@@ -308,6 +308,7 @@ def main() -> None:
     print("goals: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in goals))
     if args.json:
         args.json.write_text(json.dumps({"results": results, "summary": summary}, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
@@ -318,4 +319,4 @@ if __name__ == "__main__":
     elif len(sys.argv) > 1 and sys.argv[1] == "_load":
         print(json.dumps(asyncio.run(_aiohttp_load(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])))))
     else:
-        main()
+        raise SystemExit(main())
