@@ -13,6 +13,9 @@
 
     [routing]
     default_policy = "cheapest"     # cheapest | fastest | least-loaded | prefer-nodes | nodes-only | weighted
+    breaker_threshold = 3           # consecutive failures that take a target out of routing
+    breaker_cooldown_s = 10.0       # before the first probe (doubles while probes fail)
+    node_timeout_s = 120.0          # per attempt on a node (providers have their own timeout_s)
 
     [nodes]                         # price of own nodes, per 1M tokens, for cost comparison
     input_per_mtok = 0.0
@@ -97,6 +100,9 @@ class CoordinatorConfig:
     heartbeat_interval_s: float = 5.0
     patience: int = 3
     default_policy: str = "cheapest"
+    breaker_threshold: int = 3
+    breaker_cooldown_s: float = 10.0
+    node_timeout_s: float = 120.0
     node_pricing: NodePricing = field(default_factory=NodePricing)
     api_keys: list[str] = field(default_factory=list)
     providers: list[ProviderConfig] = field(default_factory=list)
@@ -108,6 +114,10 @@ class CoordinatorConfig:
             raise ConfigError(
                 f"routing.default_policy must be one of {', '.join(POLICIES)}, got {self.default_policy!r}"
             )
+        if self.breaker_threshold < 1:
+            raise ConfigError("routing.breaker_threshold must be >= 1")
+        if self.breaker_cooldown_s <= 0 or self.node_timeout_s <= 0:
+            raise ConfigError("routing.breaker_cooldown_s and routing.node_timeout_s must be > 0")
         if self.heartbeat_interval_s <= 0:
             raise ConfigError("fleet.heartbeat_interval_s must be > 0")
         if self.patience < 1:
@@ -202,6 +212,9 @@ def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
     cfg.patience = _get(fleet, "patience", int, "fleet", cfg.patience)
     routing = _table(doc, "routing")
     cfg.default_policy = _get(routing, "default_policy", str, "routing", cfg.default_policy)
+    cfg.breaker_threshold = _get(routing, "breaker_threshold", int, "routing", cfg.breaker_threshold)
+    cfg.breaker_cooldown_s = _get(routing, "breaker_cooldown_s", float, "routing", cfg.breaker_cooldown_s)
+    cfg.node_timeout_s = _get(routing, "node_timeout_s", float, "routing", cfg.node_timeout_s)
     nodes = _table(doc, "nodes")
     cfg.node_pricing = NodePricing(
         input_per_mtok=_get(nodes, "input_per_mtok", float, "nodes", 0.0),

@@ -58,6 +58,8 @@ class GatewaySubsystem:
 
     def __init__(self, *, directory: NodeDirectory | None = None, authenticator: Authenticator | None = None,
                  governor: Governor | None = None, settings: GatewaySettings | None = None) -> None:
+        # No explicit settings: the `[routing]` table of the config fills them in at start.
+        self._settings_from_config = settings is None
         self.settings = settings or GatewaySettings()
         self.directory = directory
         self.authenticator = authenticator
@@ -71,6 +73,11 @@ class GatewaySubsystem:
         self.metrics = GatewayMetrics(self.registry, self.open_circuits, self._inflight)
 
     async def start(self, coord: Coordinator) -> None:
+        if self._settings_from_config:
+            cfg = coord.config
+            self.settings.breaker_threshold = cfg.breaker_threshold
+            self.settings.breaker_cooldown_s = cfg.breaker_cooldown_s
+            self.settings.node_timeout_s = cfg.node_timeout_s
         fleet = _find(coord, "fleet")
         governance = _find(coord, "governance")
         # `is None`, never `or`: a registry with no nodes may well be falsy (it has a length).

@@ -146,3 +146,30 @@ async def test_a_streamed_answer_fills_the_cache_for_the_next_request(fakes: Any
     assert answer.choices[0].finish_reason == "stop"
     assert answer.usage is not None and answer.usage.completion_tokens == 3
     assert up.calls == 1
+
+
+async def test_routing_table_sets_breaker_and_node_timeout(tmp_path: Path, fakes: Any) -> None:
+    from shareai.coordinator.config import parse_config
+    from shareai.coordinator.gateway import GatewaySubsystem
+
+    up = await fakes()
+    cfg = parse_config({
+        "server": {"http_port": 0, "grpc_port": 0, "grpc_host": "127.0.0.1", "data_dir": str(tmp_path / "c")},
+        "routing": {"default_policy": "fastest", "breaker_threshold": 1, "breaker_cooldown_s": 2.5,
+                    "node_timeout_s": 9},
+        "providers": [{"name": "provider-a", "base_url": up.base_url, "models": [{"name": MODEL}]}],
+    })
+    sub = GatewaySubsystem()
+    coord = Coordinator(cfg, subsystems=[sub], admin_key=ADMIN_KEY)
+    await coord.start()
+    try:
+        assert (sub.settings.breaker_threshold, sub.settings.breaker_cooldown_s, sub.settings.node_timeout_s) == (
+            1, 2.5, 9.0)
+        up.fail_status = 500
+        async with openai.AsyncOpenAI(base_url=coord.url + "/v1", api_key=ADMIN_KEY, max_retries=0,
+                                      timeout=10) as client:
+            with pytest.raises(openai.APIStatusError):
+                await client.chat.completions.create(model=MODEL, messages=MSG)
+        assert sub.breaker_state("provider-a") == "open"  # one failure was enough
+    finally:
+        await coord.stop()
