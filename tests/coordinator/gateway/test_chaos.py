@@ -9,7 +9,7 @@ from tests.coordinator.gateway.helpers import MODEL, eventually, provider
 
 
 async def test_killing_a_provider_mid_flight_loses_no_request(fakes: Any, gateway: Any) -> None:
-    a, b = await fakes(delay=0.5, reply="from a"), await fakes(reply="from b")
+    a, b = await fakes(delay=5.0, reply="from a"), await fakes(reply="from b")  # A answers nothing in time
     g = await gateway([provider("provider-a", a, price=(0, 0)), provider("provider-b", b, price=(1, 1))])
 
     async def one(i: int) -> tuple[str, str]:
