@@ -79,6 +79,18 @@ class Router:
                 self.schedule_probe(t)
         return usable
 
+    def probe_due(self) -> int:
+        """Probe every provider whose cooldown is over; the background loop calls this, so circuits
+        close again without waiting for traffic. Returns how many probes were started."""
+        now = self.forwarder.settings.clock()
+        started = 0
+        for target in self.catalog.probe_targets:
+            breaker = self.forwarder.breakers.get(target.route)
+            if breaker is not None and breaker.state(now) == HALF_OPEN and target.route not in self._probing:
+                self.schedule_probe(target)
+                started += 1
+        return started
+
     def schedule_probe(self, target: Target) -> None:
         if target.route in self._probing:
             return

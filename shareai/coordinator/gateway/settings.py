@@ -19,6 +19,7 @@ class GatewaySettings:
     breaker_cooldown_s: float = 10.0  # first cooldown; doubles on each failed probe, up to the max
     breaker_max_cooldown_s: float = 300.0
     probe_timeout_s: float = 5.0  # `GET /models` health probe of a provider
+    probe_interval_s: float = 2.0  # how often the background loop looks for providers due a probe
     node_timeout_s: float = 120.0  # nodes have no per-target timeout in config
     connect_timeout_s: float = 5.0
     provider_capacity: int = 32  # in-flight requests a provider counts as "fully loaded" for least-loaded

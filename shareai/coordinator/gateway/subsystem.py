@@ -11,6 +11,7 @@ It owns the one upstream `aiohttp.ClientSession` and serves Prometheus `/metrics
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,8 @@ class GatewaySubsystem:
         self.breakers: dict[str, Breaker] = {}
         self.keypools: dict[str, KeyPool] = {}
         self.session: aiohttp.ClientSession | None = None
+        self._stop = asyncio.Event()
+        self._prober: asyncio.Task[None] | None = None
         self.router: Router | None = None
         self.metrics = GatewayMetrics(self.registry, self.open_circuits, self._inflight)
 
@@ -108,6 +111,7 @@ class GatewaySubsystem:
                          governor=self.governor, metrics=self.metrics, settings=s,
                          max_body_bytes=coord.config.max_body_bytes)
         api.add_routes(coord.http_app)
+        self._prober = asyncio.get_running_loop().create_task(self._probe_loop(), name="gateway-prober")
         routes = coord.http_app.router.routes()
         if not any(r.resource is not None and r.resource.canonical == "/metrics" for r in routes):
             coord.http_app.router.add_get("/metrics", self._metrics)
@@ -129,7 +133,21 @@ class GatewaySubsystem:
         return web.Response(text=self.registry.render(), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 
+    async def _probe_loop(self) -> None:
+        assert self.router is not None
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=self.settings.probe_interval_s)
+            except TimeoutError:
+                pass
+            if not self._stop.is_set():
+                self.router.probe_due()
+
     async def close(self) -> None:
+        self._stop.set()
+        if self._prober is not None:
+            await self._prober
+            self._prober = None
         if self.router is not None:
             await self.router.close()
         if self.session is not None:

@@ -87,6 +87,8 @@ class Catalog:
         self.directory = directory
         self.node_timeout_s = node_timeout_s
         self.provider_names = frozenset(p.name for p in config.providers)
+        # One target per provider to probe its health with (`GET /models` does not depend on the model).
+        self.probe_targets = [provider_target(p, p.models[0]) for p in config.providers if p.models]
         self._providers: dict[str, list[Target]] = {}
         self._embedding_models: set[tuple[str, str]] = set()
         for p in config.providers:

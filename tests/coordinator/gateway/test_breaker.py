@@ -49,7 +49,8 @@ async def test_breaker_opens_skips_the_provider_then_a_probe_closes_it(fakes: An
     a.fail_status = 500
     clock = FakeClock()
     g = await gateway([provider("provider-a", a, price=(0, 0)), provider("provider-b", b, price=(1, 1))],
-                      settings=GatewaySettings(breaker_threshold=2, breaker_cooldown_s=30.0, clock=clock))
+                      settings=GatewaySettings(breaker_threshold=2, breaker_cooldown_s=30.0, clock=clock,
+                                               probe_interval_s=3600))  # only request-triggered probes here
     for _ in range(2):
         raw = await g.client.chat.completions.with_raw_response.create(model=MODEL, messages=MSG)
         assert raw.headers["x-shareai-route"] == "provider-b"
@@ -89,3 +90,18 @@ async def test_an_open_node_gets_a_trial_request_after_cooldown(fakes: Any, gate
     raw = await g.client.chat.completions.with_raw_response.create(model=MODEL, messages=MSG)
     assert raw.headers["x-shareai-route"] == "node:n1"
     assert g.sub.breaker_state("node:n1") == CLOSED and node.probes == 0
+
+
+async def test_background_probes_close_a_circuit_without_traffic(fakes: Any, gateway: Any) -> None:
+    a, b = await fakes(), await fakes()
+    a.fail_status = 500
+    clock = FakeClock()
+    g = await gateway([provider("provider-a", a, price=(0, 0)), provider("provider-b", b, price=(1, 1))],
+                      settings=GatewaySettings(breaker_threshold=1, breaker_cooldown_s=30.0, probe_interval_s=0.02,
+                                               clock=clock))
+    await g.client.chat.completions.create(model=MODEL, messages=MSG)
+    assert g.sub.breaker_state("provider-a") == OPEN
+    a.fail_status = None
+    clock.advance(31)  # no request is sent from here on
+    await eventually(lambda: g.sub.breaker_state("provider-a") == CLOSED)
+    assert a.probes >= 1 and a.calls == 1
