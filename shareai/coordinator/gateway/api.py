@@ -111,6 +111,7 @@ class GatewayAPI:
                                        code="model_not_allowed")
             if not self.router.catalog.known(parsed.model, principal):
                 raise ModelNotFound(parsed.model)
+            trace.label = parsed.model
             policy = self.router.resolve_policy(principal, request.headers.get(POLICY_HEADER))
             admission = await self.governor.admit(principal, model=parsed.model, prompt_tokens=parsed.prompt_tokens,
                                                   max_tokens=parsed.max_tokens)
@@ -235,11 +236,11 @@ class GatewayAPI:
                  extra: dict[str, Any] | None = None) -> None:
         elapsed = time.monotonic() - trace.started
         route = target.route if target is not None else (trace.route or "none")
-        model = trace.model
-        self.metrics.requests.inc(model, route, str(status))
-        self.metrics.latency.observe(elapsed, model, route)
+        model, label = trace.model, trace.label
+        self.metrics.requests.inc(label, route, str(status))
+        self.metrics.latency.observe(elapsed, label, route)
         if trace.ttft_s is not None:
-            self.metrics.ttft.observe(trace.ttft_s, model, route)
+            self.metrics.ttft.observe(trace.ttft_s, label, route)
         if principal is None:
             return  # unauthenticated: nobody to account to
         self.governor.record(UsageRecord(

@@ -44,6 +44,8 @@ class Trace:
     route: str = ""
     ttft_s: float | None = None
     failures: list[str] = field(default_factory=list)
+    # The model as a metrics label: only names the catalog knows, so clients cannot grow /metrics.
+    label: str = "unknown"
 
     def headers(self) -> dict[str, str]:
         h = {"x-shareai-attempts": str(self.attempts)}

@@ -110,9 +110,13 @@ async def test_metrics_endpoint_counts_requests(fakes: Any, gateway: Any) -> Non
     up = await fakes()
     g = await gateway([provider("provider-a", up)])
     await g.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.NotFoundError):
+        await g.client.chat.completions.create(model="made-up-1", messages=[{"role": "user", "content": "x"}])
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
         async with s.get(g.url + "/metrics") as resp:
             text = await resp.text()
+    assert "made-up-1" not in text  # client-chosen names never become label values
+    assert 'shareai_gateway_requests_total{model="unknown",route="none",status="404"} 1' in text
     assert f'shareai_gateway_requests_total{{model="{MODEL}",route="provider-a",status="200"}} 1' in text
     assert "shareai_gateway_request_duration_seconds_bucket" in text
     assert "shareai_gateway_open_circuits 0" in text
