@@ -138,8 +138,13 @@ class LlamaBackend(Backend):
             )
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"could not load {path}: {exc}") from None
+        try:
+            backend = cls(llama, chat_format=chat_format)
+        except ModelLoadError:
+            llama.close()
+            raise
         log.info("loaded %s (n_ctx=%d, n_gpu_layers=%d)", path.name, llama.n_ctx(), layers)
-        return cls(llama, chat_format=chat_format)
+        return backend
 
     def _resolve_formatter(self, chat_format: str | None) -> Callable[..., Any]:
         from llama_cpp import llama_chat_format as f
