@@ -124,7 +124,10 @@ class Coordinator:
             await sub.start(self)
         self.grpc_port = self.grpc_server.add_insecure_port(f"{cfg.grpc_host}:{cfg.grpc_port}")
         await self.grpc_server.start()
-        self._runner = web.AppRunner(self.http_app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+        # handler_cancellation: a client that disconnects cancels its handler, so the gateway's
+        # upstream call is cancelled too (and its reservation released) instead of running on.
+        self._runner = web.AppRunner(self.http_app, access_log=None, handle_signals=False, shutdown_timeout=5.0,
+                                     handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.http_host, cfg.http_port)
         await site.start()

@@ -102,7 +102,7 @@ class FakeProvider:
     async def _track(self, request: web.Request, handler: Any) -> web.StreamResponse:
         transport = request.transport
         if transport is not None:
-            self._transports.add(transport)  # type: ignore[arg-type]
+            self._transports.add(transport)
         return await handler(request)
 
     async def _gate(self, request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
@@ -241,3 +241,35 @@ class FakeProvider:
         except (ConnectionResetError, ConnectionError):
             self.cancelled += 1
         return resp
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m shareai.testing.fake_provider --port 9001 --model gemma-3-270m --name provider-a`:
+    a stand-in third-party provider for local demos (`make smoke`); Ctrl-C / SIGTERM stops it."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--model", default="fake-model")
+    parser.add_argument("--name", default="fake")
+    parser.add_argument("--reply", default="Hello from the fake provider")
+    args = parser.parse_args(argv)
+
+    async def run() -> None:
+        provider = FakeProvider(model=args.model, reply=args.reply, name=args.name)
+        provider.port = args.port
+        await provider.start()
+        print(f"{args.name}: {provider.base_url} serving {args.model}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await provider.stop()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

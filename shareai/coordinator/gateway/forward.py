@@ -92,6 +92,31 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+class InjectedFault(aiohttp.ClientConnectionError):
+    """Raised where the connection would be made, so the real failover path handles it."""
+
+
+class Faults:
+    """The admin-only fault switch (`POST /admin/v1/faults`): the gateway's own calls to a faulted
+    route fail at the transport, as if the provider were unreachable. The acceptance check uses it
+    to prove failover on a live deployment without touching the provider; `hits` counts the calls
+    it failed, so the check can tell that the faulted route really was tried."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str, int] = {}
+
+    def set(self, route: str, enabled: bool) -> None:
+        if enabled:
+            self.hits.setdefault(route, 0)
+        else:
+            self.hits.pop(route, None)
+
+    def check(self, route: str) -> None:
+        if route in self.hits:
+            self.hits[route] += 1
+            raise InjectedFault(f"fault injected by the admin for {route}")
+
+
 class Forwarder:
     def __init__(self, session: aiohttp.ClientSession, settings: GatewaySettings, metrics: GatewayMetrics,
                  stats: StatsBook, breakers: dict[str, Breaker], keypools: dict[str, KeyPool]) -> None:
@@ -101,6 +126,7 @@ class Forwarder:
         self.stats = stats
         self.breakers = breakers
         self.keypools = keypools
+        self.faults = Faults()
 
     def breaker(self, route: str) -> Breaker:
         b = self.breakers.get(route)
@@ -160,6 +186,7 @@ class Forwarder:
         return await self._walk(targets, trace, attempt)
 
     def _post(self, target: Target, endpoint: str, body: dict[str, Any], key: str | None) -> Any:
+        self.faults.check(target.route)
         payload = dict(body)
         payload["model"] = target.upstream_model
         headers = {"Content-Type": "application/json"}

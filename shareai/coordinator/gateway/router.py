@@ -3,6 +3,7 @@
     x-shareai-route: provider-a   only that provider
     x-shareai-route: node         only nodes (in policy order)
     x-shareai-route: node:<id>    only that node
+    x-shareai-route: a,b,node     those routes, failing over in that order
 
 A pinned request goes to what it named even when the breaker is open (the caller asked for it).
 An unpinned one skips open circuits; a provider whose cooldown is over is probed in the background
@@ -51,23 +52,10 @@ class Router:
                    ctx: policies.RouteContext) -> list[Target]:
         nodes = self.catalog.node_targets(model, principal, endpoint)
         providers = [] if principal.private else self.catalog.provider_targets(model, endpoint)
-        if pin:
-            if pin == NODE:
-                providers = []
-            elif pin.startswith("node:"):
-                providers, nodes = [], [t for t in nodes if t.route == pin]
-            elif pin in self.catalog.provider_names:
-                if principal.private:
-                    raise PermissionDenied("This key may only use its organisation's own nodes.",
-                                           param=ROUTE_HEADER, code="route_not_allowed")
-                nodes, providers = [], [t for t in providers if t.route == pin]
-            else:
-                raise InvalidRequest(f"Header '{ROUTE_HEADER}' names no provider or node: {pin!r}.",
-                                     param=ROUTE_HEADER, code="unknown_route")
         ordered = policies.order(policy, nodes + providers, stats=self.forwarder.stats, ctx=ctx,
                                  rng=self.forwarder.settings.rng)
         if pin:
-            return ordered
+            return self._pinned(pin, ordered, principal)
         now = self.forwarder.settings.clock()
         usable: list[Target] = []
         for t in ordered:
@@ -78,6 +66,28 @@ class Router:
             elif state == HALF_OPEN:
                 self.schedule_probe(t)
         return usable
+
+    def _pinned(self, pin: str, ordered: list[Target], principal: Principal) -> list[Target]:
+        """The targets a route header names, in the order it names them (`a,b,node` fails over from
+        a to b to the nodes); `node` keeps the policy's order among nodes."""
+        chosen: list[Target] = []
+        for name in (p.strip() for p in pin.split(",")):
+            if not name:
+                continue
+            if name == NODE:
+                group = [t for t in ordered if t.kind == NODE]
+            elif name.startswith("node:"):
+                group = [t for t in ordered if t.route == name]
+            elif name in self.catalog.provider_names:
+                if principal.private:
+                    raise PermissionDenied("This key may only use its organisation's own nodes.",
+                                           param=ROUTE_HEADER, code="route_not_allowed")
+                group = [t for t in ordered if t.route == name]
+            else:
+                raise InvalidRequest(f"Header '{ROUTE_HEADER}' names no provider or node: {name!r}.",
+                                     param=ROUTE_HEADER, code="unknown_route")
+            chosen.extend(t for t in group if t not in chosen)
+        return chosen
 
     def probe_due(self) -> int:
         """Probe every provider whose cooldown is over; the background loop calls this, so circuits
@@ -104,6 +114,7 @@ class Router:
         key = pool.pick(fw.settings.clock()) if pool is not None else None
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         try:
+            fw.faults.check(target.route)
             async with asyncio.timeout(fw.settings.probe_timeout_s):
                 async with fw.session.get(target.base_url + "/models", headers=headers) as resp:
                     await resp.read()

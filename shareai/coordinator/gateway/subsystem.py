@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from shareai.coordinator.gateway.admin_routes import GatewayAdmin
 from shareai.coordinator.gateway.api import GatewayAPI
 from shareai.coordinator.gateway.breaker import CLOSED, Breaker
 from shareai.coordinator.gateway.fallbacks import EmptyDirectory, NoopGovernor, StaticKeyAuthenticator
@@ -73,6 +74,7 @@ class GatewaySubsystem:
         self._stop = asyncio.Event()
         self._prober: asyncio.Task[None] | None = None
         self.router: Router | None = None
+        self.forwarder: Forwarder | None = None
         self.metrics = GatewayMetrics(self.registry, self.open_circuits, self._inflight)
 
     async def start(self, coord: Coordinator) -> None:
@@ -111,6 +113,8 @@ class GatewaySubsystem:
                          governor=self.governor, metrics=self.metrics, settings=s,
                          max_body_bytes=coord.config.max_body_bytes)
         api.add_routes(coord.http_app)
+        GatewayAdmin(coord, catalog, forwarder).add_routes(coord.http_app)
+        self.forwarder = forwarder
         self._prober = asyncio.get_running_loop().create_task(self._probe_loop(), name="gateway-prober")
         routes = coord.http_app.router.routes()
         if not any(r.resource is not None and r.resource.canonical == "/metrics" for r in routes):

@@ -15,8 +15,8 @@ from shareai.coordinator.config import CoordinatorConfig, ProviderConfig
 from shareai.coordinator.gateway import GatewaySettings, GatewaySubsystem
 from shareai.coordinator.gateway.fallbacks import NoopGovernor
 from shareai.coordinator.interfaces import Authenticator, Governor, NodeDirectory
+from shareai.testing.fake_provider import FakeProvider
 from tests.coordinator.gateway.helpers import ADMIN_KEY, KEY
-from tests.fakes.provider import FakeProvider
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from shareai.coordinator.config import ProviderConfig, ProviderModel
 from shareai.coordinator.interfaces import NodeModelLoad, NodeRoute
-from tests.fakes.provider import FakeProvider
+from shareai.testing.fake_provider import FakeProvider
 
 KEY = "sk-test-gateway-key"
 ADMIN_KEY = "sa-admin-test-key"

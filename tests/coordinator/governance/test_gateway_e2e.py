@@ -19,9 +19,9 @@ from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, Provid
 from shareai.coordinator.gateway import GatewaySubsystem
 from shareai.coordinator.governance import GovernanceSubsystem
 from shareai.coordinator.governance.models import Org
+from shareai.testing.fake_provider import FakeProvider
 from tests.coordinator.governance.conftest import ADMIN_KEY
 from tests.coordinator.governance.test_admin_api import call
-from tests.fakes.provider import FakeProvider
 
 MODEL = "gemma"
 MESSAGES: list[Any] = [{"role": "user", "content": "say hello"}]
