@@ -44,6 +44,8 @@ def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None, 
         client = AdminClient.from_env(url)
         if method == "GET":
             return client.get(path, **params)
+        if method == "DELETE":
+            return client.delete(path)
         return client.post(path, body)
     except AdminError as exc:
         _fail(str(exc))
@@ -110,6 +112,13 @@ def org_update(
     """Change an org's policy, privacy or cache settings (unset flags stay as they are)."""
     org = _call(url, "POST", f"/admin/v1/orgs/{name}", _org_body(policy, private, cache, cache_ttl))
     _emit(org, as_json, "updated " + _org_line(org))
+
+
+@org_app.command("delete")
+def org_delete(name: str, as_json: bool = _JSON, url: str = _URL) -> None:
+    """Delete an org: its keys stop working at once, its limits go; its usage stays in reports."""
+    out = _call(url, "DELETE", f"/admin/v1/orgs/{name}")
+    _emit(out, as_json, f"deleted org {name} and its {len(out['removed_keys'])} key(s)")
 
 
 @org_app.command("list")

@@ -122,6 +122,28 @@ class Directory:
             self._audit.record(actor=actor, action="org.update", target=org_scope(name), **changes)
             return org
 
+    async def delete_org(self, actor: str, name: str) -> list[str]:
+        """Remove an org with its keys (they answer 401 from that moment) and its limits and its
+        keys' limits; its usage records stay, for reports. Returns the removed key ids."""
+        async with self._lock:
+            self.org(name)
+            removed = [k for k in self.keys.values() if k.org == name]
+            for key in removed:
+                await self._store.save_limits(key_scope(key.id), Limits())
+                self.limits.pop(key_scope(key.id), None)
+            await self._store.save_limits(org_scope(name), Limits())
+            self.limits.pop(org_scope(name), None)
+            await self._store.delete_org(name)
+            for key in removed:
+                del self.keys[key.id]
+                for h in (key.secret_hash, key.prev_hash):
+                    if h is not None:
+                        self._by_hash.pop(h, None)
+            del self.orgs[name]
+            ids = [k.id for k in removed]
+            self._audit.record(actor=actor, action="org.delete", target=org_scope(name), removed_keys=ids)
+            return ids
+
     async def create_key(self, actor: str, *, org: str, name: str = "", models: tuple[str, ...] | None = None,
                          expires_in_s: float | None = None) -> tuple[ApiKey, str]:
         async with self._lock:

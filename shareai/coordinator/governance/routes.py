@@ -2,6 +2,7 @@
 
     GET  /admin/v1/orgs                      POST /admin/v1/orgs {name, policy, private, cache, cache_ttl_s}
     POST /admin/v1/orgs/{name}   (update, absent fields unchanged)
+    DELETE /admin/v1/orgs/{name} (its keys and limits go; usage stays)
     GET  /admin/v1/keys?org=                 POST /admin/v1/keys {org, name, models, expires}  -> secret once
     POST /admin/v1/keys/{id}/revoke          POST /admin/v1/keys/{id}/rotate {grace}            -> secret once
     GET  /admin/v1/limits?org=               POST /admin/v1/limits {org, key, rpm, tpm, daily_tokens, ...}
@@ -85,6 +86,7 @@ class GovernanceAdmin:
         router.add_get(f"{PREFIX}/orgs", self.list_orgs)
         router.add_post(f"{PREFIX}/orgs", self.create_org)
         router.add_post(f"{PREFIX}/orgs/{{name}}", self.update_org)
+        router.add_delete(f"{PREFIX}/orgs/{{name}}", self.delete_org)
         router.add_get(f"{PREFIX}/keys", self.list_keys)
         router.add_post(f"{PREFIX}/keys", self.create_key)
         router.add_post(f"{PREFIX}/keys/{{id}}/revoke", self.revoke_key)
@@ -102,6 +104,12 @@ class GovernanceAdmin:
         self._admin.require(request)
         return web.json_response({"data": [self._org_json(o) for o in sorted(self._d.orgs.values(),
                                                                               key=lambda o: o.name)]})
+
+    async def delete_org(self, request: web.Request) -> web.Response:
+        actor = self._admin.require(request)
+        name = request.match_info["name"]
+        removed = await self._d.delete_org(actor, name)
+        return web.json_response({"name": name, "deleted": True, "removed_keys": removed})
 
     def _org_changes(self, body: dict[str, Any]) -> dict[str, Any]:
         changes: dict[str, Any] = {}

@@ -112,6 +112,13 @@ class SqliteGovernanceStore:
             (org.name, org.policy, int(org.private), org.cache_mode, org.cache_ttl_s, org.created_at),
         )
 
+    async def delete_org(self, name: str) -> None:
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM gov_keys WHERE org = ?", (name,))
+            conn.execute("DELETE FROM gov_orgs WHERE name = ?", (name,))
+
+        await self.db.run(delete)
+
     async def orgs(self) -> list[Org]:
         rows = await self.db.fetchall("SELECT * FROM gov_orgs ORDER BY name")
         return [Org(name=r["name"], policy=r["policy"], private=bool(r["private"]), cache_mode=r["cache_mode"],

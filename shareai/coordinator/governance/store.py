@@ -40,6 +40,10 @@ class GovernanceStore(Protocol):
     async def orgs(self) -> list[Org]:
         ...
 
+    async def delete_org(self, name: str) -> None:
+        """Remove the org and its keys (its usage records stay, for reports)."""
+        ...
+
     async def save_key(self, key: ApiKey) -> None:
         """Insert or replace by id."""
         ...
@@ -79,6 +83,10 @@ class MemoryGovernanceStore:
 
     async def orgs(self) -> list[Org]:
         return sorted(self._orgs.values(), key=lambda o: o.name)
+
+    async def delete_org(self, name: str) -> None:
+        self._orgs.pop(name, None)
+        self._keys = {k: v for k, v in self._keys.items() if v.org != name}
 
     async def save_key(self, key: ApiKey) -> None:
         self._keys[key.id] = key
