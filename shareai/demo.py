@@ -1,65 +1,35 @@
 """The main job (`make run`): a coordinator and a local node enrolled in it, on the bundled model.
 
-Runs the real commands a platform team and a machine owner would run, as child processes:
+It runs the real commands a platform team and a machine owner would run, as child processes
+(see `shareai.devstack.LocalStack`):
 
     shareai-coordinator serve --data-dir .data/coordinator --http-port 8080 --grpc-port 50051
+    shareai-coordinator org create default && shareai-coordinator key create --org default
     shareai-coordinator token create --org default
     shareai-agent enroll --token <token> --coordinator 127.0.0.1:50051 --data-dir .data/node
-    shareai-agent run --data-dir .data/node --model bundled --port 8001
+    shareai-agent run --data-dir .data/node --model <bundled gguf> --port 8001
 
-then prints how to list the nodes and call the API, and stops both on Ctrl-C / SIGTERM.
-State lives in `.data/` (git-ignored); the admin key is generated once into `.data/admin.key` (0600).
+then prints how to list the nodes and call the API, and stops everything on Ctrl-C / SIGTERM.
+State lives in `.data/` (git-ignored; a second run reuses the node identity); the admin key is
+generated once into `.data/admin.key` (0600).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import secrets
 import signal
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+from types import FrameType
 
-from shareai.agent.bundled import BUNDLED_MODEL_NAME, bundled_model_path
-from shareai.coordinator.admin import ADMIN_KEY_ENV, write_private
-
-
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).with_name(name)
-    return str(candidate) if candidate.exists() else name
+from shareai.agent.bundled import BUNDLED_MODEL_NAME
+from shareai.coordinator.admin import ADMIN_KEY_ENV
+from shareai.devstack import LocalStack, StackError
 
 
-def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args[0]} exited with code {proc.returncode}; see its output above")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{url} did not come up within {timeout_s:g}s")
-
-
-def _wait_node_online(http: str, admin_key: str, timeout_s: float) -> dict[str, object]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        req = urllib.request.Request(f"{http}/admin/v1/nodes", headers={"Authorization": f"Bearer {admin_key}"})
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            nodes = json.loads(resp.read())
-        for node in nodes.get("nodes", []):
-            if node.get("status") == "online" and node.get("models"):
-                return dict(node)
-        time.sleep(0.5)
-    raise SystemExit(f"the node did not come online within {timeout_s:g}s")
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,85 +40,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-port", type=int, default=8001)
     parser.add_argument("--exit-when-ready", action="store_true", help="stop once the node is online (for tests)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
 
-    data: Path = args.data.resolve()
-    data.mkdir(parents=True, exist_ok=True)
-    key_file = data / "admin.key"
-    if not key_file.exists():
-        write_private(key_file, "sa-admin-" + secrets.token_urlsafe(32) + "\n")
-    admin_key = key_file.read_text().strip()
-    env = {**os.environ, ADMIN_KEY_ENV: admin_key}
-    http = f"http://127.0.0.1:{args.http_port}"
-
-    print("Preparing the bundled model (first run assembles it once)...", flush=True)
-    model = bundled_model_path()
-
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def stop_all(*_: object) -> None:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in reversed(procs):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    print("Preparing the bundled model (the first run assembles it once)...", flush=True)
+    stack = LocalStack(args.data, http_port=args.http_port, grpc_port=args.grpc_port, node_port=args.node_port,
+                       heartbeat_interval_s=5.0)
     try:
-        coord = subprocess.Popen(
-            [_bin("shareai-coordinator"), "serve", "--data-dir", str(data / "coordinator"),
-             "--http-port", str(args.http_port), "--grpc-port", str(args.grpc_port)],
-            env=env,
-        )
-        procs.append(coord)
-        _wait_http(f"{http}/healthz", 30, coord)
-
-        if not (data / "node" / "identity.json").exists():
-            out = subprocess.run(
-                [_bin("shareai-coordinator"), "token", "create", "--org", "default", "--url", http, "--json"],
-                env=env, check=True, capture_output=True, text=True, timeout=30,
-            )
-            token = json.loads(out.stdout)["token"]
-            subprocess.run(
-                [_bin("shareai-agent"), "enroll", "--token", token, "--coordinator",
-                 f"127.0.0.1:{args.grpc_port}", "--name", "local-node", "--data-dir", str(data / "node")],
-                env=env, check=True, timeout=60,
-            )
-        agent = subprocess.Popen(
-            [_bin("shareai-agent"), "run", "--data-dir", str(data / "node"), "--model", str(model),
-             "--model-name", BUNDLED_MODEL_NAME, "--chat-format", "gemma", "--port", str(args.node_port)],
-            env=env,
-        )
-        procs.append(agent)
-        node = _wait_node_online(http, admin_key, 120)
-        print(f"""
+        with stack:
+            stack.start_coordinator()
+            api_key = stack.create_org_key("default")
+            stack.enroll_and_run_node(org="default")
+            node = stack.wait_node_online()
+            print(f"""
 shareai is up.
-  coordinator  {http}  (gRPC 127.0.0.1:{args.grpc_port})
-  node         {node.get('name')} ({node.get('id')}) serving {BUNDLED_MODEL_NAME}
+  coordinator  {stack.url}   (gRPC 127.0.0.1:{stack.grpc_port}, admin key in {stack.admin_key_file})
+  node         {node.get('name')} ({node.get('id')}) serving {BUNDLED_MODEL_NAME} on 127.0.0.1:{stack.node_port}
 
 List the nodes:
-  export {ADMIN_KEY_ENV}=$(cat {key_file})
-  .venv/bin/shareai-coordinator nodes list
+  export {ADMIN_KEY_ENV}=$(cat {stack.admin_key_file})
+  .venv/bin/shareai-coordinator nodes list --url {stack.url}
 
-Call the OpenAI-compatible API (any OpenAI client: change base_url and the key):
-  curl {http}/v1/chat/completions -H "Authorization: Bearer $(cat {key_file})" \\
+Call the OpenAI-compatible API with the org key created for you (any OpenAI client: change base_url and key):
+  curl {stack.url}/v1/chat/completions -H "Authorization: Bearer {api_key}" \\
        -H 'Content-Type: application/json' \\
        -d '{{"model": "{BUNDLED_MODEL_NAME}", "messages": [{{"role": "user", "content": "Hello"}}], "max_tokens": 20}}'
 
-Ctrl-C stops both.""", flush=True)
-        if args.exit_when_ready:
-            return 0
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        failed = next(p for p in procs if p.poll() is not None)
-        print(f"{failed.args[0]} exited with code {failed.returncode}", file=sys.stderr)
+Ctrl-C stops everything.""", flush=True)
+            if args.exit_when_ready:
+                return 0
+            while True:
+                stack.check_alive()
+                time.sleep(0.5)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
-    finally:
-        stop_all()
 
 
 if __name__ == "__main__":

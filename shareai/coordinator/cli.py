@@ -74,6 +74,30 @@ def serve(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def smoke(
+    url: str = typer.Option("http://127.0.0.1:8080", "--url", help="The coordinator's HTTP URL."),
+    api_key: str = typer.Option(..., "--api-key", envvar="SHAREAI_API_KEY", help="A gateway API key."),
+    admin_key: str | None = typer.Option(None, "--admin-key", envvar="SHAREAI_ADMIN_KEY",
+                                         help="The admin key (checks 2-5 need it)."),
+    model: str = typer.Option("gemma-3-270m", "--model", help="The public model name to check."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request."),
+) -> None:
+    """Run the acceptance checklist (routes, failover, cost, cache, limits) against a deployment."""
+    import json
+
+    from shareai.coordinator.smoke import Smoke, SmokeError, all_passed, render
+
+    try:
+        rows = asyncio.run(Smoke(url, api_key, admin_key=admin_key, model=model, timeout_s=timeout).run())
+    except SmokeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps([r.to_json() for r in rows], indent=2) if as_json else render(rows))
+    raise typer.Exit(0 if all_passed(rows) else 1)
+
+
 def _add_groups() -> None:
     from shareai.coordinator.fleet.cli import nodes_app, token_app
 

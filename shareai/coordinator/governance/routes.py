@@ -6,7 +6,7 @@
     GET  /admin/v1/keys?org=                 POST /admin/v1/keys {org, name, models, expires}  -> secret once
     POST /admin/v1/keys/{id}/revoke          POST /admin/v1/keys/{id}/rotate {grace}            -> secret once
     GET  /admin/v1/limits?org=               POST /admin/v1/limits {org, key, rpm, tpm, daily_tokens, ...}
-    GET  /admin/v1/usage?by=&org=&since=     GET  /admin/v1/audit?since=&action=&limit=
+    GET  /admin/v1/usage?by=&org=&key=&since=   GET  /admin/v1/audit?since=&action=&limit=
 
 Every route requires the admin key (`coord.admin.require`, 401 otherwise) and every change is
 audited by the `Directory` with the actor. Bad input is a 400 naming the field.
@@ -217,11 +217,14 @@ class GovernanceAdmin:
         by = request.query.get("by", "model")
         since = _parse_since(request.query.get("since"), self._clock())
         org = request.query.get("org")
+        key = request.query.get("key")
         await self._flush_usage()
         records = await self._store.usage(since=since, org=org)
+        if key:
+            records = [r for r in records if r.key_id == key]
         groups = summarise(records, by)
         return web.json_response({
-            "by": by, "since": since, "org": org, "data": groups,
+            "by": by, "since": since, "org": org, "key": key, "data": groups,
             "total": {
                 "requests": len(records),
                 "total_tokens": sum(r.prompt_tokens + r.completion_tokens for r in records),

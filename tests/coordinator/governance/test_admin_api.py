@@ -113,5 +113,7 @@ async def test_usage_report_sums_what_was_recorded(coord: Coordinator) -> None:
     assert report["total"] == {"requests": 10, "total_tokens": 150, "cost_usd": pytest.approx(0.005)}
     status, report = await call(coord, "GET", "/admin/v1/usage", by="org")
     assert {g["group"]: g["requests"] for g in report["data"]} == {"acme": 11, "beta": 1}
+    status, report = await call(coord, "GET", "/admin/v1/usage?by=route&key=k9")
+    assert status == 200 and [(g["group"], g["requests"]) for g in report["data"]] == [("provider-a", 1)]
     status, body = await call(coord, "GET", "/admin/v1/usage", by="colour")
     assert status == 400 and body["error"]["param"] == "by"
