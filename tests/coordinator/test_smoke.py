@@ -11,7 +11,7 @@ import pytest
 
 from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
-from shareai.coordinator.smoke import Smoke, all_passed, render
+from shareai.coordinator.smoke import Row, Smoke, all_passed, render
 from shareai.testing.fake_provider import FakeProvider
 
 ADMIN = "sa-admin-smoke-test-key"
@@ -32,7 +32,9 @@ def test_make_smoke_deployment_passes_all_five_checks(tmp_path: Path) -> None:
     assert {"provider-a", "provider-b"} <= routes and any(r.startswith("node:") for r in routes)
 
 
-async def test_a_deployment_without_a_node_or_second_provider_fails_the_checklist(tmp_path: Path) -> None:
+async def _smoke_one_provider(tmp_path: Path, admin_key: str | None) -> tuple[list[Row], list[object]]:
+    """The checklist against a coordinator with one fake provider and no node; returns the rows
+    and the orgs left behind."""
     async with FakeProvider(model="m") as a:
         cfg = CoordinatorConfig(http_host="127.0.0.1", http_port=0, grpc_host="127.0.0.1", grpc_port=0,
                                 data_dir=tmp_path / "c", api_keys=["sk-smoke"],
@@ -41,10 +43,15 @@ async def test_a_deployment_without_a_node_or_second_provider_fails_the_checklis
         coord = Coordinator(cfg, admin_key=ADMIN)
         await coord.start()
         try:
-            rows = await Smoke(coord.url, "sk-smoke", admin_key=ADMIN, model="m", timeout_s=30).run()
-            orgs = await coord.subsystem("governance").store.orgs()
+            rows = await Smoke(coord.url, "sk-smoke", admin_key=admin_key, model="m", timeout_s=30).run()
+            orgs: list[object] = await coord.subsystem("governance").store.orgs()
         finally:
             await coord.stop()
+    return rows, orgs
+
+
+async def test_a_deployment_without_a_node_or_second_provider_fails_the_checklist(tmp_path: Path) -> None:
+    rows, orgs = await _smoke_one_provider(tmp_path, ADMIN)
     assert not all_passed(rows)
     failed = {(r.check, r.route) for r in rows if not r.ok}
     assert ("routes", "node") in failed and ("routes", "providers") in failed
@@ -58,17 +65,7 @@ async def test_a_deployment_without_a_node_or_second_provider_fails_the_checklis
 
 
 async def test_without_the_admin_key_the_admin_checks_fail_and_say_why(tmp_path: Path) -> None:
-    async with FakeProvider(model="m") as a:
-        cfg = CoordinatorConfig(http_host="127.0.0.1", http_port=0, grpc_host="127.0.0.1", grpc_port=0,
-                                data_dir=tmp_path / "c", api_keys=["sk-smoke"],
-                                providers=[ProviderConfig("provider-a", a.base_url, ["k"],
-                                                          models=[ProviderModel("m", "m", 0.1, 0.2)])]).validate()
-        coord = Coordinator(cfg, admin_key=ADMIN)
-        await coord.start()
-        try:
-            rows = await Smoke(coord.url, "sk-smoke", admin_key=None, model="m", timeout_s=30).run()
-        finally:
-            await coord.stop()
+    rows, _ = await _smoke_one_provider(tmp_path, None)
     assert not all_passed(rows)
     assert {r.check for r in rows if not r.ok} == {"routes", "failover", "cost", "cache", "limits"}
     assert all("admin-key" in r.detail for r in rows if r.check != "routes")

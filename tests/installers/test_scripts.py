@@ -1,5 +1,5 @@
-"""Static checks of the install scripts: shellcheck, the copies in installers/ equal the package
-data the coordinator serves, the systemd unit verifies, the plist parses, the PowerShell script
+"""Static checks of the install scripts: shellcheck, installers/ links to the package data the
+coordinator serves, the systemd unit verifies, the plist parses, the PowerShell script
 carries its parameters and marker."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pytest
 
 from tests.installers.paths import COPIES, DATA, INSTALLERS, REPO
 
-SHELL_SCRIPTS = sorted({*INSTALLERS.rglob("*.sh"), *DATA.glob("*.sh")})
+# installers/ holds links to the package data (one copy of each script): check each file once.
+SHELL_SCRIPTS = sorted({p for p in (*INSTALLERS.rglob("*.sh"), *DATA.glob("*.sh")) if not p.is_symlink()})
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -22,8 +23,8 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 def test_every_script_is_found() -> None:
     names = {p.relative_to(REPO).as_posix() for p in SHELL_SCRIPTS}
-    assert {"installers/ubuntu/install.sh", "installers/macos/install.sh", "installers/install.sh",
-            "installers/docker/agent-entrypoint.sh", "shareai/installers_data/ubuntu.sh"} <= names
+    assert {"shareai/installers_data/ubuntu.sh", "shareai/installers_data/macos.sh",
+            "shareai/installers_data/install.sh", "installers/docker/agent-entrypoint.sh"} <= names
 
 
 @pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.relative_to(REPO).as_posix())
@@ -35,11 +36,10 @@ def test_shellcheck(script: Path) -> None:
 
 
 @pytest.mark.parametrize("copy", sorted(COPIES), ids=lambda p: p.relative_to(REPO).as_posix())
-def test_installers_copy_equals_the_served_package_data(copy: Path) -> None:
-    assert copy.read_bytes() == COPIES[copy].read_bytes(), (
-        f"{copy.relative_to(REPO)} differs from {COPIES[copy].relative_to(REPO)}: edit the package copy, then "
-        f"cp {COPIES[copy].relative_to(REPO)} {copy.relative_to(REPO)}"
-    )
+def test_documented_location_links_to_the_served_package_data(copy: Path) -> None:
+    assert copy.is_symlink(), f"{copy.relative_to(REPO)} must be a link to {COPIES[copy].relative_to(REPO)}"
+    assert copy.resolve() == COPIES[copy].resolve()
+    assert copy.read_bytes() == COPIES[copy].read_bytes()
 
 
 def test_usage_lists_every_option() -> None:
