@@ -14,12 +14,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## System tools the tests use (shellcheck for the installers); installed with apt where missing.
+## System tools the tests use (the installer tests: shellcheck, systemd-analyze, curl); apt installs
+## whichever is missing.
+TOOLS := shellcheck:shellcheck systemd-analyze:systemd curl:curl
 tools:
-	@command -v shellcheck >/dev/null || { \
+	@missing=""; for pair in $(TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; \
-		else echo "shellcheck is missing: install it (apt-get install shellcheck)"; exit 1; fi; }
+			echo "installing:$$missing"; apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else echo "missing tools:$$missing (install them with your package manager)"; exit 1; fi; fi
 
 ## The main job: a coordinator and a local node enrolled in it, serving the bundled small model.
 run: $(STAMP)

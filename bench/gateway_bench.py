@@ -128,9 +128,12 @@ def _http(method: str, url: str, body: dict[str, Any] | None = None, key: str | 
 
 
 def make_org_key(gateway_url: str) -> str:
-    """An org key with limits far above the load, so the limit arithmetic runs but never refuses."""
+    """An org key with rate limits and quotas far above the load, so the limiter and the quota
+    reservation/settlement run on every request but never refuse."""
     _http("POST", f"{gateway_url}/admin/v1/orgs", {"name": "bench"}, ADMIN_KEY)
-    _http("POST", f"{gateway_url}/admin/v1/limits", {"org": "bench", "rpm": 100_000_000, "tpm": 10**12}, ADMIN_KEY)
+    _http("POST", f"{gateway_url}/admin/v1/limits", {
+        "org": "bench", "rpm": 100_000_000, "tpm": 10**12, "daily_tokens": 10**12, "monthly_tokens": 10**13,
+        "daily_cost": 10**9, "monthly_cost": 10**10}, ADMIN_KEY)
     created = _http("POST", f"{gateway_url}/admin/v1/keys", {"org": "bench", "name": "bench"}, ADMIN_KEY)
     return str(created["secret"])
 

@@ -75,7 +75,7 @@ def test_unit_content(tmp_path: Path) -> None:
 
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
     if shutil.which("systemd-analyze") is None:
-        pytest.skip("systemd-analyze is not installed (apt-get install -y systemd)")
+        pytest.fail("systemd-analyze is not installed (apt-get install -y systemd; `make tools` does it)")
     # verify checks that ExecStart exists and is executable: give it one.
     agent = tmp_path / "venv" / "bin" / "shareai-agent"
     agent.parent.mkdir(parents=True)

@@ -116,20 +116,24 @@ class GatewayAPI:
             admission = await self.governor.admit(principal, model=parsed.model, prompt_tokens=parsed.prompt_tokens,
                                                   max_tokens=parsed.max_tokens)
             extra_headers.update(admission.headers)
+            pin = request.headers.get(ROUTE_HEADER)
+            # A pinned request asks for that route's answer: it only meets cache entries made by
+            # requests pinned the same way (the pin joins the cache key), never another route's.
+            cache_request = {**body, ROUTE_HEADER: pin} if pin else body
             if principal.cache_mode != "off":
-                hit = self.governor.cache_get(principal, body)
+                hit = self.governor.cache_get(principal, cache_request)
                 if hit is not None:
                     return await self._serve_cached(request, hit, principal, parsed, endpoint, admission, trace)
                 extra_headers["x-shareai-cache"] = "miss"
             ctx = RouteContext(stream=parsed.stream, prompt_tokens=parsed.prompt_tokens, max_tokens=parsed.max_tokens,
                                provider_capacity=self.settings.provider_capacity)
             targets = self.router.candidates(model=parsed.model, principal=principal, endpoint=endpoint,
-                                             policy=policy, pin=request.headers.get(ROUTE_HEADER), ctx=ctx)
+                                             policy=policy, pin=pin, ctx=ctx)
             if parsed.stream:
                 upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}),
                                                             "include_usage": True}}
-                return await self._stream(request, principal, parsed, endpoint, targets, body, upstream_body,
-                                          trace, admission, extra_headers)
+                return await self._stream(request, principal, parsed, endpoint, targets, cache_request,
+                                          upstream_body, trace, admission, extra_headers)
             reply = await self.forwarder.unary(targets, endpoint, body, trace)
         except OpenAIError as err:
             if admission is not None:
@@ -145,9 +149,9 @@ class GatewayAPI:
                 admission.release()
             self._account(trace, principal, parsed, endpoint, 499, None, 0.0)
             raise
-        return self._answer(reply, principal, parsed, endpoint, body, trace, admission, extra_headers)
+        return self._answer(reply, principal, parsed, endpoint, cache_request, trace, admission, extra_headers)
 
-    def _answer(self, reply: Reply, principal: Principal, parsed: Parsed, endpoint: str, body: dict[str, Any],
+    def _answer(self, reply: Reply, principal: Principal, parsed: Parsed, endpoint: str, cache_request: dict[str, Any],
                 trace: Trace, admission: Admission, extra_headers: dict[str, str]) -> web.Response:
         try:
             decoded = json.loads(reply.body)
@@ -166,15 +170,15 @@ class GatewayAPI:
         headers["x-shareai-cost-usd"] = _cost_header(cost)
         self._account(trace, principal, parsed, endpoint, 200, reply.target, cost, usage=(prompt, completion))
         if answer is not None and principal.cache_mode != "off":
-            self.governor.cache_put(principal, body, CachedResponse(body=answer, route=reply.target.route))
+            self.governor.cache_put(principal, cache_request, CachedResponse(body=answer, route=reply.target.route))
         return web.Response(body=reply.body, status=200, content_type="application/json", headers=headers)
 
     async def _stream(self, request: web.Request, principal: Principal, parsed: Parsed, endpoint: str,
-                      targets: list[Target], body: dict[str, Any], upstream_body: dict[str, Any], trace: Trace,
+                      targets: list[Target], cache_request: dict[str, Any], upstream_body: dict[str, Any], trace: Trace,
                       admission: Admission, extra_headers: dict[str, str]) -> web.StreamResponse:
         started = await self.forwarder.stream(targets, endpoint, upstream_body, trace)
         if isinstance(started, Reply):
-            return self._answer(started, principal, parsed, endpoint, body, trace, admission, extra_headers)
+            return self._answer(started, principal, parsed, endpoint, cache_request, trace, admission, extra_headers)
         target = started.target
         resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **extra_headers, **trace.headers()})
         stats = self.forwarder.stats.get(target.route)
@@ -198,8 +202,8 @@ class GatewayAPI:
             status = 200
             stats.observe(latency_ms=(time.monotonic() - trace.started) * 1000, ttft_ms=None)
             if result.assembled is not None:
-                self.governor.cache_put(principal, body, CachedResponse(body=result.assembled.body(result.usage),
-                                                                       route=target.route))
+                assembled = CachedResponse(body=result.assembled.body(result.usage), route=target.route)
+                self.governor.cache_put(principal, cache_request, assembled)
         elif result.client_gone:
             status = 499  # nginx's "client closed request": nobody to answer, nothing wrong upstream
         else:

@@ -47,11 +47,17 @@ class RecordingGovernor:
         self.allow -= 1
         return Ticket(self.log)
 
+    @staticmethod
+    def _key(request: dict[str, Any]) -> str:
+        """Like the real cache: the whole request but its delivery fields."""
+        return json.dumps({k: v for k, v in request.items() if k not in ("stream", "stream_options")},
+                          sort_keys=True)
+
     def cache_get(self, principal: Principal, request: dict[str, Any]) -> CachedResponse | None:
-        return self.cache.get(json.dumps(request.get("messages")))
+        return self.cache.get(self._key(request))
 
     def cache_put(self, principal: Principal, request: dict[str, Any], response: CachedResponse) -> None:
-        self.cache[json.dumps(request.get("messages"))] = response
+        self.cache[self._key(request)] = response
 
     def record(self, usage: UsageRecord) -> None:
         self.records.append(usage)
@@ -173,3 +179,20 @@ async def test_routing_table_sets_breaker_and_node_timeout(tmp_path: Path, fakes
         assert sub.breaker_state("provider-a") == "open"  # one failure was enough
     finally:
         await coord.stop()
+
+
+async def test_a_pinned_request_never_gets_another_routes_cached_answer(fakes: Any, gateway: Any) -> None:
+    a, b = await fakes(reply="from a"), await fakes(reply="from b")
+    gov = RecordingGovernor()
+    g = await gateway([provider("provider-a", a, price=(0.1, 0.1)), provider("provider-b", b, price=(0.2, 0.2))],
+                      governor=gov, authenticator=CachingAuthenticator())
+    unpinned = await g.client.chat.completions.with_raw_response.create(model=MODEL, messages=MSG)
+    assert unpinned.headers["x-shareai-route"] == "provider-a"
+    pinned = await g.client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=MSG, extra_headers={"x-shareai-route": "provider-b"})
+    assert pinned.headers["x-shareai-cache"] == "miss" and pinned.headers["x-shareai-route"] == "provider-b"
+    assert pinned.parse().choices[0].message.content == "from b"
+    again = await g.client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=MSG, extra_headers={"x-shareai-route": "provider-b"})
+    assert again.headers["x-shareai-cache"] == "hit" and again.parse().choices[0].message.content == "from b"
+    assert (a.calls, b.calls) == (1, 1)
