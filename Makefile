@@ -51,8 +51,9 @@ proto-check: $(STAMP)
 		{ echo "stale generated code: shareai/proto/fleet/v1/$$f (run 'make proto')"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated gRPC code is up to date"
 
+## Every benchmark with its defaults (about 4 minutes); `python -m bench NAME --help` for one.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench all
 
 smoke: $(STAMP)
 	$(BIN)/python -m shareai.coordinator.smoke_local

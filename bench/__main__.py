@@ -1,4 +1,5 @@
-"""`python -m bench NAME [ARGS...]`: run one benchmark. Add an entry to BENCHES for a new one."""
+"""`python -m bench NAME [ARGS...]`: run one benchmark; `python -m bench all`: each with its defaults.
+Add an entry to BENCHES for a new one."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ BENCHES = {
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["all"]:
+        results = [main([name]) for name in sorted(BENCHES)]
+        return max(results)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in BENCHES:
-        print(f"usage: python -m bench {{{','.join(sorted(BENCHES))}}} [ARGS...]", file=sys.stderr)
+        print(f"usage: python -m bench {{all,{','.join(sorted(BENCHES))}}} [ARGS...]", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     module = importlib.import_module(BENCHES[argv[0]])
     return int(module.main(argv[1:]))
