@@ -164,6 +164,12 @@ class GatewayAPI:
             self._account(trace, principal, parsed, endpoint, reply.status, None, 0.0)
             return web.Response(body=reply.body, status=reply.status, content_type="application/json",
                                 headers=headers)
+        body = reply.body
+        if answer is not None and "model" in answer and answer["model"] != parsed.model:
+            # Clients see the public name they asked for, never a provider's upstream name or a
+            # node's: re-encoded only when the upstream said something else.
+            answer["model"] = parsed.model
+            body = json.dumps(answer, separators=(",", ":")).encode()
         prompt, completion = _usage(answer)
         cost = reply.target.cost(prompt, completion, time.monotonic() - trace.started)
         admission.settle(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
@@ -171,7 +177,7 @@ class GatewayAPI:
         self._account(trace, principal, parsed, endpoint, 200, reply.target, cost, usage=(prompt, completion))
         if answer is not None and principal.cache_mode != "off":
             self.governor.cache_put(principal, cache_request, CachedResponse(body=answer, route=reply.target.route))
-        return web.Response(body=reply.body, status=200, content_type="application/json", headers=headers)
+        return web.Response(body=body, status=200, content_type="application/json", headers=headers)
 
     async def _stream(self, request: web.Request, principal: Principal, parsed: Parsed, endpoint: str,
                       targets: list[Target], cache_request: dict[str, Any], upstream_body: dict[str, Any], trace: Trace,
@@ -192,7 +198,7 @@ class GatewayAPI:
                 self._account(trace, principal, parsed, endpoint, 499, target, 0.0)
                 return resp
             result = await relay(started, resp, include_usage=parsed.include_usage, read_timeout_s=target.timeout_s,
-                                 assemble=principal.cache_mode != "off")
+                                 assemble=principal.cache_mode != "off", model=parsed.model)
         finally:
             stats.inflight -= 1
         prompt, completion = _usage({"usage": result.usage})

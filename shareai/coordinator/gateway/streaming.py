@@ -78,13 +78,15 @@ async def _write(client: web.StreamResponse, data: bytes) -> None:
         raise _ClientGone() from exc
 
 
-def _filter(event: str, include_usage: bool, result: RelayResult) -> bytes | None:
+def _filter(event: str, include_usage: bool, result: RelayResult, model: str | None) -> bytes | None:
     try:
         obj = json.loads(event)
     except ValueError:
         return frame(event)
     if not isinstance(obj, dict):
         return frame(event)
+    if model is not None and "model" in obj:
+        obj["model"] = model  # the public name, not the upstream's (every chunk is re-encoded anyway)
     if "error" in obj:
         result.error_relayed = True
     elif result.assembled is not None:
@@ -100,7 +102,9 @@ def _filter(event: str, include_usage: bool, result: RelayResult) -> bytes | Non
 
 
 async def relay(start: StreamStart, client: web.StreamResponse, *, include_usage: bool,
-                read_timeout_s: float, assemble: bool = False) -> RelayResult:
+                read_timeout_s: float, assemble: bool = False, model: str | None = None) -> RelayResult:
+    """Relay `start` to `client`; `model` (the public name the client asked for) replaces the
+    upstream's `model` in every chunk."""
     result = RelayResult(assembled=Assembler() if assemble else None)
     parser = SSEParser()
     upstream = start.response
@@ -113,7 +117,7 @@ async def relay(start: StreamStart, client: web.StreamResponse, *, include_usage
                 if event == "[DONE]":
                     done = True
                     continue
-                data = _filter(event, include_usage, result)
+                data = _filter(event, include_usage, result, model)
                 if data is not None:
                     out.append(data)
             if out:
