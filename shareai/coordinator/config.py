@@ -6,6 +6,10 @@
     grpc_port = 50051
     data_dir = "~/.local/share/shareai-coordinator"
     max_body_bytes = 4194304
+    tls_cert = "/etc/shareai/tls/cert.pem"   # both set: gRPC (agents) over TLS; unset: plaintext
+    tls_key = "/etc/shareai/tls/key.pem"
+    public_url = "https://coord.example"    # where others reach the HTTP API (install scripts)
+    public_grpc = "coord.example:50051"     # where agents dial gRPC (default: request host + gRPC port)
 
     [fleet]
     heartbeat_interval_s = 5.0
@@ -24,6 +28,11 @@
 
     [auth]
     api_keys = ["${GATEWAY_KEY}"]   # bootstrap gateway keys until orgs and keys exist
+
+    [governance]
+    cache_max_bytes = 67108864      # response cache bound (LRU by bytes, all orgs together); 0 disables
+    usage_flush_interval_s = 0.5    # usage records reach SQLite at least this often (0 < x <= 1.0):
+                                    # after `kill -9` at most this window of records is missing
 
     [[providers]]
     name = "provider-a"
@@ -54,6 +63,7 @@ from typing import Any
 
 POLICIES = ("cheapest", "fastest", "least-loaded", "prefer-nodes", "nodes-only", "weighted")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_HOST_PORT = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):\d{1,5}$")
 
 
 class ConfigError(ValueError):
@@ -90,6 +100,12 @@ class NodePricing:
 
 
 @dataclass(slots=True)
+class GovernanceConfig:
+    cache_max_bytes: int = 64 * 1024 * 1024
+    usage_flush_interval_s: float = 0.5
+
+
+@dataclass(slots=True)
 class CoordinatorConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
@@ -106,8 +122,19 @@ class CoordinatorConfig:
     node_pricing: NodePricing = field(default_factory=NodePricing)
     api_keys: list[str] = field(default_factory=list)
     providers: list[ProviderConfig] = field(default_factory=list)
+    governance: GovernanceConfig = field(default_factory=GovernanceConfig)
     # Where the coordinator's own HTTP API is reachable by others (install scripts embed it).
     public_url: str | None = None
+    # Where agents dial the control plane, "host:port" (install scripts embed it); default: the
+    # host the request came in on with the bound gRPC port.
+    public_grpc: str | None = None
+    # PEM files; both set: the gRPC control plane speaks TLS only.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     def validate(self) -> CoordinatorConfig:
         if self.default_policy not in POLICIES:
@@ -122,6 +149,16 @@ class CoordinatorConfig:
             raise ConfigError("fleet.heartbeat_interval_s must be > 0")
         if self.patience < 1:
             raise ConfigError("fleet.patience must be >= 1")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("server.tls_cert and server.tls_key go together: give both or neither")
+        if self.public_grpc is not None and not _HOST_PORT.match(self.public_grpc):
+            raise ConfigError(f"server.public_grpc must be HOST:PORT, got {self.public_grpc!r}")
+        if self.governance.cache_max_bytes < 0:
+            raise ConfigError(f"governance.cache_max_bytes must be >= 0, got {self.governance.cache_max_bytes}")
+        flush = self.governance.usage_flush_interval_s
+        if not 0 < flush <= 1.0:
+            raise ConfigError("governance.usage_flush_interval_s must be > 0 and <= 1.0 (usage is flushed at "
+                              f"least every second), got {flush}")
         names = [p.name for p in self.providers]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -144,6 +181,7 @@ class CoordinatorConfig:
         return {
             "http": f"{self.http_host}:{self.http_port}",
             "grpc": f"{self.grpc_host}:{self.grpc_port}",
+            "grpc_tls": self.tls,
             "data_dir": str(self.data_dir),
             "heartbeat_interval_s": self.heartbeat_interval_s,
             "patience": self.patience,
@@ -207,6 +245,10 @@ def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
         cfg.data_dir = Path(_get(server, "data_dir", str, "server", "")).expanduser()
     cfg.max_body_bytes = _get(server, "max_body_bytes", int, "server", cfg.max_body_bytes)
     cfg.public_url = _get(server, "public_url", str, "server", None)
+    cfg.public_grpc = _get(server, "public_grpc", str, "server", None)
+    for key in ("tls_cert", "tls_key"):
+        path = _get(server, key, str, "server", None)
+        setattr(cfg, key, Path(path).expanduser() if path else None)
     fleet = _table(doc, "fleet")
     cfg.heartbeat_interval_s = _get(fleet, "heartbeat_interval_s", float, "fleet", cfg.heartbeat_interval_s)
     cfg.patience = _get(fleet, "patience", int, "fleet", cfg.patience)
@@ -220,6 +262,15 @@ def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
         input_per_mtok=_get(nodes, "input_per_mtok", float, "nodes", 0.0),
         output_per_mtok=_get(nodes, "output_per_mtok", float, "nodes", 0.0),
         energy_per_kwh=_get(nodes, "energy_per_kwh", float, "nodes", 0.0),
+    )
+    gov = _table(doc, "governance")
+    unknown_gov = set(gov) - {"cache_max_bytes", "usage_flush_interval_s"}
+    if unknown_gov:
+        raise ConfigError(f"governance: unknown key(s) {sorted(unknown_gov)}")
+    cfg.governance = GovernanceConfig(
+        cache_max_bytes=_get(gov, "cache_max_bytes", int, "governance", cfg.governance.cache_max_bytes),
+        usage_flush_interval_s=_get(gov, "usage_flush_interval_s", float, "governance",
+                                    cfg.governance.usage_flush_interval_s),
     )
     auth = _table(doc, "auth")
     cfg.api_keys = [k for k in _get(auth, "api_keys", list, "auth", []) if k]

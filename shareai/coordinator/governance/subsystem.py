@@ -5,6 +5,7 @@
     admission = await gov.admit(principal, model=m, prompt_tokens=p, max_tokens=n)
     hit = gov.cache_get(principal, body); gov.cache_put(principal, body, CachedResponse(...))
     gov.record(UsageRecord(...))                            # buffered, flushed every 0.5 s
+                                                            # ([governance] usage_flush_interval_s)
     gov.energy_cost_usd(power_w=250, duration_s=1.8)        # own-node energy price
 
 At start it loads orgs, keys and limits into memory and rebuilds this day's and month's quota
@@ -42,7 +43,8 @@ from shareai.coordinator.store.db import Schema
 if TYPE_CHECKING:
     from shareai.coordinator.app import Coordinator
 
-# Usage rows are flushed twice a second: the `kill -9` loss bound is this interval plus one write.
+# Usage rows are flushed twice a second by default (`[governance] usage_flush_interval_s`, <= 1 s):
+# the `kill -9` loss bound is this interval plus one write.
 USAGE_FLUSH_INTERVAL_S = 0.5
 
 
@@ -75,11 +77,14 @@ class GovernanceSubsystem:
     name = "governance"
     schemas: tuple[Schema, ...] = (GOVERNANCE_SCHEMA,)
 
-    def __init__(self, *, clock: Callable[[], float] | None = None, cache_max_bytes: int = DEFAULT_MAX_BYTES,
-                 flush_interval_s: float = USAGE_FLUSH_INTERVAL_S) -> None:
+    def __init__(self, *, clock: Callable[[], float] | None = None, cache_max_bytes: int | None = None,
+                 flush_interval_s: float | None = None) -> None:
+        # None: the coordinator config's `[governance]` table decides at start (explicit values win).
         self._clock_override = clock
-        self._cache_max_bytes = cache_max_bytes
-        self._flush_interval_s = flush_interval_s
+        self._cache_max_bytes_override = cache_max_bytes
+        self._flush_interval_override = flush_interval_s
+        self.cache_max_bytes = cache_max_bytes if cache_max_bytes is not None else DEFAULT_MAX_BYTES
+        self.flush_interval_s = flush_interval_s if flush_interval_s is not None else USAGE_FLUSH_INTERVAL_S
         self.clock: Callable[[], float] = clock or time.time
         self.energy_per_kwh = 0.0
         self.store: SqliteGovernanceStore
@@ -92,12 +97,17 @@ class GovernanceSubsystem:
     async def start(self, coord: Coordinator) -> None:
         self.clock = self._clock_override or coord.clock
         self.energy_per_kwh = coord.config.node_pricing.energy_per_kwh
+        gov_cfg = coord.config.governance
+        if self._cache_max_bytes_override is None:
+            self.cache_max_bytes = gov_cfg.cache_max_bytes
+        if self._flush_interval_override is None:
+            self.flush_interval_s = gov_cfg.usage_flush_interval_s
         self.store = SqliteGovernanceStore(coord.db)
         self.directory = await Directory.load(self.store, coord.audit, self.clock)
-        self.writer = BatchWriter(coord.db, insert_usage, name="usage", interval_s=self._flush_interval_s)
+        self.writer = BatchWriter(coord.db, insert_usage, name="usage", interval_s=self.flush_interval_s)
         self.governance = Governance(
             self.directory, prices=PriceBook.from_config(coord.config),
-            cache=ResponseCache(self._cache_max_bytes, clock=time.monotonic), sink=self.writer, clock=self.clock,
+            cache=ResponseCache(self.cache_max_bytes, clock=time.monotonic), sink=self.writer, clock=self.clock,
             nodes=_fleet_directory(coord),
         )
         await rebuild_quotas(self.governance.ledger, self.store, self.clock())
