@@ -192,16 +192,29 @@ async def test_logprobs_shapes(served: tuple[AgentServer, str]) -> None:
         assert lp.text_offset == [2, 7, 12]  # offsets count the echoed prompt
 
 
-async def test_context_length_exceeded(served: tuple[AgentServer, str]) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+async def test_prompt_over_the_window_is_400_naming_its_param(served: tuple[AgentServer, str], stream: bool) -> None:
     _, url = served
     async with client(url) as c:
         with pytest.raises(openai.BadRequestError) as exc:
-            await c.chat.completions.create(model="fake-a", messages=[{"role": "user", "content": "w " * 100}])
-        assert exc.value.code == "context_length_exceeded"
-        with pytest.raises(openai.BadRequestError) as exc:
             await c.chat.completions.create(
-                model="fake-a", messages=[{"role": "user", "content": "hi"}], max_tokens=1000, stream=True)
-        assert exc.value.code == "context_length_exceeded"
+                model="fake-a", messages=[{"role": "user", "content": "w " * 100}], stream=stream)
+        assert (exc.value.code, exc.value.param) == ("context_length_exceeded", "messages")
+        with pytest.raises(openai.BadRequestError) as exc:
+            await c.completions.create(model="fake-a", prompt="w " * 100, stream=stream)
+        assert (exc.value.code, exc.value.param) == ("context_length_exceeded", "prompt")
+
+
+async def test_max_tokens_past_the_window_stops_at_it() -> None:
+    pools = [pool_of("m", lambda: FakeBackend(repeat=True, n_ctx=16))]  # a reply that would run on
+    async with running(pools) as (_, url), client(url) as c:
+        r = await c.completions.create(model="m", prompt="one two three", max_tokens=1000)
+        assert r.choices[0].finish_reason == "length"
+        assert r.usage is not None and (r.usage.prompt_tokens, r.usage.completion_tokens) == (3, 13)
+        stream = await c.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=1000, stream=True)
+        reasons = [ch.choices[0].finish_reason async for ch in stream if ch.choices[0].finish_reason]
+        assert reasons == ["length"]
 
 
 async def test_malformed_json_and_oversized_body(served: tuple[AgentServer, str]) -> None:

@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import openai
@@ -202,3 +203,125 @@ async def test_error_cases(backends: list[LlamaBackend]) -> None:
             async with http.post(f"{url}/chat/completions", json=body,
                                  headers={"Authorization": "Bearer sk-test"}) as resp:
                 assert resp.status == 413
+
+
+def numbers_filling(backend: LlamaBackend, room: int) -> str:
+    """A counting prompt that leaves about `room` tokens of the window (the model counts on greedily)."""
+    text = ""
+    for i in range(1, 1000):
+        longer = f"{text} {i}," if text else f"{i},"
+        if backend.count_tokens(longer) > N_CTX - room:
+            return text
+        text = longer
+    raise AssertionError("the window is larger than expected")
+
+
+async def test_window_limits(served: tuple[AgentServer, str], backends: list[LlamaBackend]) -> None:
+    _, url = served
+    long_text = "word " * 600
+    async with client(url) as c:
+        for stream in (False, True):
+            with pytest.raises(openai.BadRequestError) as exc:
+                await c.chat.completions.create(
+                    model=NAME, messages=[{"role": "user", "content": long_text}], max_tokens=4, stream=stream)
+            assert (exc.value.code, exc.value.param) == ("context_length_exceeded", "messages")
+            with pytest.raises(openai.BadRequestError) as exc:
+                await c.completions.create(model=NAME, prompt=long_text, max_tokens=4, stream=stream)
+            assert (exc.value.code, exc.value.param) == ("context_length_exceeded", "prompt")
+        # A prompt that fits, asking for more than the window leaves: the generation stops at the window.
+        prompt = numbers_filling(backends[0], room=8)
+        r = await c.completions.create(model=NAME, prompt=prompt, max_tokens=100, temperature=0)
+        assert r.choices[0].finish_reason == "length"
+        assert r.usage is not None and r.usage.total_tokens == N_CTX
+        stream_ = await c.completions.create(model=NAME, prompt=prompt, max_tokens=100, temperature=0, stream=True,
+                                             stream_options={"include_usage": True})
+        chunks = [ch async for ch in stream_]
+        assert [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason] == [
+            "length"]
+        assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == N_CTX
+
+
+async def raw_stream(url: str, body: dict[str, object]) -> list[str]:
+    """The `data:` payloads of a stream, `[DONE]` included, as sent."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+        async with http.post(url, json=body) as resp:
+            assert resp.status == 200
+            text = await resp.text()
+    assert text.endswith("data: [DONE]\n\n")
+    return [e.removeprefix("data: ") for e in text.split("\n\n") if e]
+
+
+def check_invariants(events: list[str], *, chat: bool) -> tuple[str, str, dict[str, int]]:
+    """The stream's text, finish_reason and usage, after checking OpenAI's stream invariants."""
+    assert events[-1] == "[DONE]" and events.count("[DONE]") == 1
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert len({ch["id"] for ch in chunks}) == 1
+    *body, usage = chunks
+    assert usage["choices"] == [] and usage["usage"]["total_tokens"] > 0
+    assert all(ch["choices"] and ch.get("usage") is None for ch in body)
+    finishes = [ch["choices"][0]["finish_reason"] for ch in body if ch["choices"][0]["finish_reason"]]
+    assert len(finishes) == 1 and body[-1]["choices"][0]["finish_reason"] == finishes[0]
+    if chat:
+        assert body[0]["choices"][0]["delta"]["role"] == "assistant"
+        assert all("role" not in ch["choices"][0]["delta"] for ch in body[1:])
+        text = "".join(ch["choices"][0]["delta"].get("content") or "" for ch in body)
+    else:
+        text = "".join(ch["choices"][0]["text"] for ch in body)
+    return text, finishes[0], usage["usage"]
+
+
+async def test_stream_invariants_under_stop_and_max_tokens(served: tuple[AgentServer, str]) -> None:
+    _, url = served
+    usage_on = {"stream": True, "stream_options": {"include_usage": True}, "temperature": 0}
+    text, reason, usage = check_invariants(await raw_stream(f"{url}/completions", {
+        "model": NAME, "prompt": COUNT, "max_tokens": 12, "stop": [" 8"], **usage_on}), chat=False)
+    assert (text, reason) == (" 6, 7,", "stop") and usage["completion_tokens"] < 12
+    text, reason, usage = check_invariants(await raw_stream(f"{url}/completions", {
+        "model": NAME, "prompt": COUNT, "max_tokens": 3, **usage_on}), chat=False)
+    assert (text, reason, usage["completion_tokens"]) == (" 6,", "length", 3)
+    text, reason, usage = check_invariants(await raw_stream(f"{url}/chat/completions", {
+        "model": NAME, "messages": MSG, "max_tokens": 3, **usage_on}), chat=True)
+    assert reason == "length" and usage["completion_tokens"] == 3 and text
+
+
+async def test_sampling_parameters_are_honoured(served: tuple[AgentServer, str]) -> None:
+    _, url = served
+    async with client(url) as c:
+        async def text(**kw: Any) -> str:
+            r = await c.completions.create(model=NAME, prompt="The cat sat on the", max_tokens=12, **kw)
+            return r.choices[0].text
+        greedy = await text(temperature=0)
+        # Penalties apply before the greedy pick: the repeated words get penalised away.
+        assert await text(temperature=0, frequency_penalty=2.0) != greedy
+        assert await text(temperature=0, presence_penalty=2.0) != greedy
+        # top_p=0 keeps only the likeliest token, whatever the temperature and seed.
+        assert {await text(temperature=2.0, top_p=0.0, seed=s) for s in (1, 2)} == {greedy}
+
+
+async def test_json_schema_output_matches_the_schema(served: tuple[AgentServer, str]) -> None:
+    _, url = served
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}, "color": {"enum": ["red", "green"]},
+                       "name": {"type": "string", "maxLength": 6}},
+        "required": ["ok", "color", "name"],
+        "additionalProperties": False,
+    }
+    msgs = [{"role": "user", "content": "Describe a ball as JSON."}]
+
+    def fmt(s: dict[str, Any]) -> Any:
+        return {"type": "json_schema", "json_schema": {"name": "ball", "schema": s}}
+
+    async with client(url) as c:
+        r = await c.chat.completions.create(model=NAME, messages=msgs, max_tokens=48, temperature=0,
+                                            response_format=fmt(schema))
+        assert r.choices[0].finish_reason == "stop"
+        answer = json.loads(r.choices[0].message.content or "")
+        assert set(answer) == {"ok", "color", "name"}
+        assert isinstance(answer["ok"], bool) and answer["color"] in ("red", "green")
+        assert isinstance(answer["name"], str) and len(answer["name"]) <= 6
+        # A keyword the grammar would silently ignore is refused, never dropped.
+        schema["properties"]["size"] = {"type": "integer", "maximum": 9}
+        with pytest.raises(openai.BadRequestError) as exc:
+            await c.chat.completions.create(model=NAME, messages=msgs, max_tokens=4, response_format=fmt(schema))
+        assert exc.value.param == "response_format.json_schema.schema" and "maximum" in exc.value.message

@@ -116,28 +116,20 @@ class Backend(ABC):
         """Free the runtime's memory."""
 
 
-def token_budget(prompt_tokens: int, max_tokens: int | None, n_ctx: int) -> int:
-    """How many tokens may be generated; `ContextLengthExceeded` when the request cannot fit.
-
-    As OpenAI does, an explicit `max_tokens` that overflows the window is an error rather than a
-    silent truncation; without one the completion may use whatever the prompt leaves.
+def token_budget(prompt_tokens: int, max_tokens: int | None, n_ctx: int, *, prompt_param: str) -> int:
+    """How many tokens may be generated: `max_tokens`, capped by what the window leaves after the
+    prompt (the generation then ends with finish_reason `length`, as llama.cpp's server does, so a
+    client's usual `max_tokens` still works on a node with a small window). A prompt that fills the
+    window on its own is `ContextLengthExceeded`, naming `prompt_param` (`messages` or `prompt`).
     """
     if prompt_tokens >= n_ctx:
         raise ContextLengthExceeded(
-            f"This model's maximum context length is {n_ctx} tokens. However, your prompt is "
-            f"{prompt_tokens} tokens long.",
-            param="messages",
+            f"This model's maximum context length is {n_ctx} tokens. However, your {prompt_param} "
+            f"resulted in {prompt_tokens} tokens. Please reduce the length of the {prompt_param}.",
+            param=prompt_param,
         )
-    if max_tokens is None:
-        return n_ctx - prompt_tokens
-    if prompt_tokens + max_tokens > n_ctx:
-        raise ContextLengthExceeded(
-            f"This model's maximum context length is {n_ctx} tokens. However, you requested "
-            f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the prompt, {max_tokens} for the "
-            "completion). Please reduce the prompt or max_tokens.",
-            param="max_tokens",
-        )
-    return max_tokens
+    room = n_ctx - prompt_tokens
+    return room if max_tokens is None else min(max_tokens, room)
 
 
 class StopMatcher:

@@ -65,18 +65,20 @@ class FakeBackend(Backend):
 
     def chat(self, messages: list[ChatMessage], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         prompt = "".join(f"<{m.role}> {m.content}\n" for m in messages) + "<assistant>"
-        return self._run(self.count_tokens(prompt), params, cancel)
+        return self._run(self.count_tokens(prompt), params, cancel, "messages")
 
     def complete(self, prompt: str, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
-        return self._run(self.count_tokens(prompt), params, cancel)
+        return self._run(self.count_tokens(prompt), params, cancel, "prompt")
 
     def _reply_words(self, params: GenParams) -> list[str]:
         if params.response_format is not None:
             return json.dumps({"reply": " ".join(self._words)}).split(" ")
         return self._words
 
-    def _run(self, prompt_tokens: int, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
-        budget = token_budget(prompt_tokens, params.max_tokens, self._n_ctx)
+    def _run(
+        self, prompt_tokens: int, params: GenParams, cancel: threading.Event, prompt_param: str
+    ) -> Iterator[Event]:
+        budget = token_budget(prompt_tokens, params.max_tokens, self._n_ctx, prompt_param=prompt_param)
         self.generations += 1
         words = self._reply_words(params)
         stops = StopMatcher(params.stop)

@@ -36,6 +36,7 @@ from shareai.agent.backends.base import (
     Usage,
     token_budget,
 )
+from shareai.agent.backends.json_schema import unenforced
 from shareai.wire.errors import InvalidRequest
 from shareai.wire.validation import ChatMessage, ResponseFormat
 
@@ -188,11 +189,13 @@ class LlamaBackend(Backend):
         result = self._formatter(messages=msgs)
         tokens = self._llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
         extra = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
-        return self._run(tokens, params, cancel, template_stops=extra, temperature=CHAT_TEMPERATURE)
+        return self._run(tokens, params, cancel, template_stops=extra, temperature=CHAT_TEMPERATURE,
+                         prompt_param="messages")
 
     def complete(self, prompt: str, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         tokens = self._llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-        return self._run(tokens, params, cancel, template_stops=[], temperature=TEXT_TEMPERATURE)
+        return self._run(tokens, params, cancel, template_stops=[], temperature=TEXT_TEMPERATURE,
+                         prompt_param="prompt")
 
     def _grammar(self, rf: ResponseFormat | None) -> Any:
         if rf is None:
@@ -201,6 +204,15 @@ class LlamaBackend(Backend):
 
         if rf.type == "json_object" or not rf.schema:
             return g.LlamaGrammar.from_string(g.JSON_GBNF, verbose=False)
+        found = unenforced(rf.schema)
+        if found:
+            keyword, where = found
+            raise InvalidRequest(
+                f"The JSON schema uses '{keyword}' (at '{where or '/'}'), which this node cannot enforce; "
+                "remove it or describe the constraint in the prompt.",
+                param="response_format.json_schema.schema",
+                code="unsupported_value",
+            )
         try:
             return g.LlamaGrammar.from_json_schema(json.dumps(rf.schema), verbose=False)
         except Exception as exc:  # the converter raises bare Exceptions on schemas it cannot express
@@ -235,10 +247,10 @@ class LlamaBackend(Backend):
 
     def _run(
         self, tokens: list[int], params: GenParams, cancel: threading.Event, *, template_stops: list[str],
-        temperature: float,
+        temperature: float, prompt_param: str,
     ) -> Iterator[Event]:
         # Validation happens here, on the first next(), before any text: see base.py.
-        budget = token_budget(len(tokens), params.max_tokens, self.n_ctx)
+        budget = token_budget(len(tokens), params.max_tokens, self.n_ctx, prompt_param=prompt_param)
         grammar = self._grammar(params.response_format)
         self._llama.set_seed(params.seed if params.seed is not None else self._lib.LLAMA_DEFAULT_SEED)
         stops = StopMatcher([*params.stop, *template_stops])

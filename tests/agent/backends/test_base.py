@@ -39,12 +39,14 @@ def test_no_stops_passes_through() -> None:
     assert run([], ["a", "b"]) == ("ab", False)
 
 
-def test_token_budget() -> None:
-    assert token_budget(10, None, 100) == 90
-    assert token_budget(10, 5, 100) == 5
+def test_token_budget_caps_max_tokens_at_the_window() -> None:
+    assert token_budget(10, None, 100, prompt_param="messages") == 90
+    assert token_budget(10, 5, 100, prompt_param="messages") == 5
+    assert token_budget(10, 91, 100, prompt_param="messages") == 90  # stops at the window: "length"
+
+
+@pytest.mark.parametrize("param", ["messages", "prompt"])
+def test_a_prompt_that_fills_the_window_names_its_param(param: str) -> None:
     with pytest.raises(ContextLengthExceeded) as exc:
-        token_budget(100, None, 100)
-    assert exc.value.param == "messages"
-    with pytest.raises(ContextLengthExceeded) as exc:
-        token_budget(10, 91, 100)
-    assert exc.value.param == "max_tokens" and exc.value.code == "context_length_exceeded"
+        token_budget(100, None, 100, prompt_param=param)
+    assert exc.value.param == param and exc.value.code == "context_length_exceeded"
