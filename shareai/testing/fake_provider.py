@@ -10,9 +10,12 @@
         p.accept_keys = {"sk-good"}  # anything else is 401
         await p.kill()               # drop every open connection and stop listening (chaos)
 
-It counts `calls` (generation requests), `probes` (`GET /models`), records the bearer key of
-each call in `keys_seen` and each JSON body in `bodies`. Answers carry real usage numbers
-(words of the prompt and of the reply), so cost arithmetic can be checked.
+It counts `calls` (generation requests), `probes` (`GET /models`), `disconnects` (requests of any
+kind whose client closed the connection before the answer was complete: the server runs with
+handler cancellation, like a real provider that stops generating), `cancelled` (the streams among
+them), records the bearer key of each call in `keys_seen` and each JSON body in `bodies`.
+Answers carry real usage numbers (words of the prompt and of the reply), so cost arithmetic can
+be checked.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class FakeProvider:
         self.keys_seen: list[str | None] = []
         self.bodies: list[dict[str, Any]] = []
         self.cancelled = 0  # streams whose client went away before the end
+        self.disconnects = 0  # requests (streams or not) whose client went away before the end
         self._runner: web.AppRunner | None = None
         self._transports: set[asyncio.Transport] = set()
         self.port = 0
@@ -69,7 +73,9 @@ class FakeProvider:
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        # handler_cancellation: a client that goes away cancels its handler (counted in `disconnects`).
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5,
+                                     handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
@@ -103,7 +109,13 @@ class FakeProvider:
         transport = request.transport
         if transport is not None:
             self._transports.add(transport)
-        return await handler(request)
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        except (asyncio.CancelledError, ConnectionError):
+            if not self._stopped.is_set():  # our own kill() is no client disconnect
+                self.disconnects += 1
+            raise
 
     async def _gate(self, request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
         """Count the call and decide: (body, None) to answer, (None, response) to fail."""
@@ -240,6 +252,11 @@ class FakeProvider:
             await resp.write_eof()
         except (ConnectionResetError, ConnectionError):
             self.cancelled += 1
+            raise
+        except asyncio.CancelledError:
+            if not self._stopped.is_set():
+                self.cancelled += 1
+            raise
         return resp
 
 
