@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -62,6 +63,9 @@ class GatewayAPI:
         self.metrics = metrics
         self.settings = settings
         self.max_body_bytes = max_body_bytes
+        # Optional governor extension: the current `x-ratelimit-*` headers without consuming anything,
+        # for answers given before admission (a limited org gets them on every answer).
+        self._peek_headers: Callable[[Principal], dict[str, str]] | None = getattr(governor, "rate_headers", None)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
@@ -81,17 +85,23 @@ class GatewayAPI:
 
     # -- models ---------------------------------------------------------------------------------
 
+    def _rate_headers(self, principal: Principal) -> dict[str, str]:
+        return self._peek_headers(principal) if self._peek_headers is not None else {}
+
     async def list_models(self, request: web.Request) -> web.Response:
         principal = await self.auth.authenticate(bearer_token(request))
         names = self.router.catalog.model_names(principal)
-        return web.json_response({"object": "list", "data": [_model_object(n) for n in names]})
+        return web.json_response({"object": "list", "data": [_model_object(n) for n in names]},
+                                 headers=self._rate_headers(principal))
 
     async def get_model(self, request: web.Request) -> web.Response:
         principal = await self.auth.authenticate(bearer_token(request))
         model = request.match_info["model"]
         if model not in self.router.catalog.model_names(principal):
-            raise ModelNotFound(model)
-        return web.json_response(_model_object(model))
+            err = ModelNotFound(model)
+            err.headers.update(self._rate_headers(principal))
+            raise err
+        return web.json_response(_model_object(model), headers=self._rate_headers(principal))
 
     # -- generation -----------------------------------------------------------------------------
 
@@ -138,6 +148,11 @@ class GatewayAPI:
         except OpenAIError as err:
             if admission is not None:
                 admission.release()
+            elif principal is not None:
+                # Refused before admission (400, 403, 404, or by admission itself, whose 429 carries
+                # its own headers): the limiter's current state, nothing consumed.
+                for name, value in self._rate_headers(principal).items():
+                    err.headers.setdefault(name, value)
             err.headers.update(extra_headers)
             err.headers.update(trace.headers())
             self._account(trace, principal, parsed, endpoint, err.status, None, 0.0, extra={"error": err.code})

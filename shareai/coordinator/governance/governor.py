@@ -163,6 +163,18 @@ class Governance:
         return GovernedAdmission(headers=headers, _ledger=self.ledger, _reservation=reservation,
                                  _token_entries=entries)
 
+    def rate_headers(self, principal: Principal, now: float | None = None) -> dict[str, str]:
+        """The `x-ratelimit-*` headers as they stand, consuming nothing: for the answers given
+        before admission (404 unknown model, 403 model not allowed, 400) and for `GET /v1/models`,
+        so every answer of a limited org carries them."""
+        scopes = self._scopes(principal)
+        if not scopes:
+            return {}
+        now = self._clock() if now is None else now
+        windows = [self._windows_for(scope, limits) for scope, limits in scopes]
+        return rate_headers(tightest([w.requests for w in windows if w.requests is not None], now),
+                            tightest([w.tokens for w in windows if w.tokens is not None], now))
+
     # -- cache -----------------------------------------------------------------------------------
 
     def _cache_key(self, principal: Principal, request: dict[str, Any]) -> str | None:

@@ -133,6 +133,10 @@ class GovernanceSubsystem:
         return await self.governance.admit(principal, model=model, prompt_tokens=prompt_tokens,
                                            max_tokens=max_tokens)
 
+    def rate_headers(self, principal: Principal) -> dict[str, str]:
+        """Current `x-ratelimit-*` headers of a principal, consuming nothing (answers before admission)."""
+        return self.governance.rate_headers(principal)
+
     def cache_get(self, principal: Principal, request: dict[str, Any]) -> CachedResponse | None:
         return self.governance.cache_get(principal, request)
 

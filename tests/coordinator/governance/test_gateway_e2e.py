@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 from openai import AsyncOpenAI
@@ -20,6 +21,7 @@ from shareai.coordinator.gateway import GatewaySubsystem
 from shareai.coordinator.governance import GovernanceSubsystem
 from shareai.coordinator.governance.models import Org
 from shareai.testing.fake_provider import FakeProvider
+from tests.coordinator.gateway.helpers import eventually
 from tests.coordinator.governance.conftest import ADMIN_KEY
 from tests.coordinator.governance.test_admin_api import call
 
@@ -158,3 +160,54 @@ async def test_cache_hit_and_miss_with_streaming_and_reports(stack: Stack) -> No
     assert all(r.cost_usd == 0 for r in records if r.cache_hit)
     expected = sum(float(h.headers["x-shareai-cost-usd"]) for h in (first, warm))
     assert report["total"]["cost_usd"] == pytest.approx(expected, rel=1e-3)
+
+
+async def test_answers_refused_before_admission_carry_ratelimit_headers(stack: Stack) -> None:
+    secret = await stack.key(models=(MODEL,))
+    await stack.gov.directory.set_limits("admin", "org:acme", {"rpm": 10, "tpm": 1000})
+    async with stack.client(secret) as c:
+        await c.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=16)  # uses 1 request
+        with pytest.raises(openai.PermissionDeniedError) as denied:  # the key may not use it
+            await c.chat.completions.create(model="other-model", messages=MESSAGES)
+        listed = await c.models.with_raw_response.list()
+    other = await stack.key(org="acme")  # a key of the same org that may use every model
+    async with stack.client(other) as c:
+        with pytest.raises(openai.NotFoundError) as unknown:
+            await c.chat.completions.create(model="no-such-model", messages=MESSAGES)
+        with pytest.raises(openai.NotFoundError) as unknown_get:
+            await c.models.retrieve("no-such-model")
+        with pytest.raises(openai.BadRequestError) as invalid:
+            await c.chat.completions.create(model=MODEL, messages=[])
+    for headers in (denied.value.response.headers, unknown.value.response.headers,
+                    unknown_get.value.response.headers, invalid.value.response.headers, listed.headers):
+        assert headers["x-ratelimit-limit-requests"] == "10" and headers["x-ratelimit-limit-tokens"] == "1000"
+        assert headers["x-ratelimit-remaining-requests"] == "9"  # refusals and listings consume nothing
+        assert "x-ratelimit-reset-requests" in headers and "x-ratelimit-reset-tokens" in headers
+    assert stack.provider.calls == 1
+
+
+async def test_unary_disconnect_releases_the_quota_reservation_and_records_499(stack: Stack) -> None:
+    secret = await stack.key()
+    await stack.gov.directory.set_limits("admin", "org:acme", {"daily_tokens": 100})
+    stack.provider.hang = True
+    body = {"model": MODEL, "messages": MESSAGES, "max_tokens": 90}  # reserves 3 + 90 of the 100
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as s:
+        task = asyncio.create_task(s.post(stack.coord.url + "/v1/chat/completions", json=body,
+                                          headers={"Authorization": f"Bearer {secret}"}))
+        await eventually(lambda: stack.provider.calls == 1)
+        assert stack.gov.governance.ledger.reserved  # held while the upstream works
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+    await eventually(lambda: stack.provider.disconnects == 1)
+    await eventually(lambda: not stack.gov.governance.ledger.reserved)
+    stack.provider.hang = False
+    async with stack.client(secret) as c:  # fits only because the first reservation was given back
+        ok = await c.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=90)
+    assert ok.choices[0].message.content == "hello there friend"
+    await stack.gov.writer.flush()
+    records = await stack.gov.store.usage(org="acme")
+    assert [r.status for r in records] == [499, 200]
+    assert (records[0].prompt_tokens, records[0].completion_tokens, records[0].cost_usd) == (0, 0, 0.0)
