@@ -18,13 +18,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import typer
 
 from shareai.agent.config import BUNDLED, AgentConfig, ConfigError, ModelSpec, load_config
 from shareai.agent.server import AgentServer
-from shareai.agent.slots import load_pools
+from shareai.agent.slots import ModelPool, load_pools
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,12 @@ def apply_flags(
     return cfg.validate()
 
 
-async def run_server(cfg: AgentConfig, *, grace_s: float = 30.0, stop: asyncio.Event | None = None) -> int:
-    """Serve until SIGTERM/SIGINT (or `stop` is set); the exit code."""
+async def run_server(
+    cfg: AgentConfig, *, grace_s: float = 30.0, stop: asyncio.Event | None = None,
+    load: Callable[[Sequence[ModelSpec]], Awaitable[list[ModelPool]]] = load_pools,
+) -> int:
+    """Serve until SIGTERM/SIGINT (or `stop` is set); the exit code. `load` builds the pools (tests
+    pass one that waits, to see the endpoint while it loads)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     handled = []
@@ -87,7 +92,7 @@ async def run_server(cfg: AgentConfig, *, grace_s: float = 30.0, stop: asyncio.E
     server = AgentServer([], api_key=cfg.api_key, max_body_bytes=cfg.max_body_bytes)
     port = await server.start(cfg.host, cfg.port)
     typer.echo(f"shareai-agent listening on http://{cfg.host}:{port}/v1 (loading models...)", err=False)
-    loading = asyncio.create_task(load_pools(cfg.models))
+    loading = asyncio.create_task(load(cfg.models))
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -302,3 +302,110 @@ async def test_metrics_exposition(served: tuple[AgentServer, str]) -> None:
     assert 'shareai_agent_queue_depth{model="fake-b"} 0' in text
     assert 'shareai_agent_time_to_first_token_seconds_count{model="fake-a"} 1' in text
     assert 'shareai_agent_tokens_per_second_count{model="fake-a"} 1' in text
+
+
+def openai_shaped(body: dict[str, object], type_: str) -> dict[str, object]:
+    err = body["error"]
+    assert isinstance(err, dict) and set(err) == {"message", "type", "param", "code"}
+    assert err["type"] == type_ and err["message"]
+    return err
+
+
+@pytest.mark.parametrize("path", ["/chat/completions", "/completions"])
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_body_over_the_limit_is_413(served: tuple[AgentServer, str], path: str, chunked: bool) -> None:
+    _, url = served  # the helper's limit: 64 KiB
+    raw = json.dumps({"model": "fake-a", "prompt": "x" * 100_000,
+                      "messages": [{"role": "user", "content": "x"}]}).encode()
+
+    async def pieces() -> AsyncIterator[bytes]:  # no Content-Length: Transfer-Encoding: chunked
+        for i in range(0, len(raw), 8192):
+            yield raw[i:i + 8192]
+
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        async with http.post(f"{url}{path}", data=pieces() if chunked else raw,
+                             headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 413
+            assert openai_shaped(await resp.json(), "invalid_request_error")["code"] == "request_too_large"
+
+
+@pytest.mark.parametrize("path", ["/chat/completions", "/completions"])
+async def test_malformed_json_is_400_on_both_endpoints(served: tuple[AgentServer, str], path: str) -> None:
+    _, url = served
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        for data in (b'{"model": "fake-a",', b"", b"[1, 2]", b"\xff\xfe"):
+            async with http.post(f"{url}{path}", data=data, headers={"Content-Type": "application/json"}) as resp:
+                assert resp.status == 400
+                openai_shaped(await resp.json(), "invalid_request_error")
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"prompt": 3}, "prompt"),
+    ({"prompt": "x", "max_tokens": "8"}, "max_tokens"),
+    ({"prompt": "x", "stream": "yes"}, "stream"),
+    ({"prompt": "x", "logprobs": 9}, "logprobs"),
+    ({"prompt": "x", "echo": 1}, "echo"),
+    ({"prompt": "x", "seed": 1.5}, "seed"),
+    ({"prompt": "x", "suffix": "y"}, "suffix"),
+    ({"prompt": ["a", "b"]}, "prompt"),
+])
+async def test_completions_bad_params_are_400_naming_the_param(
+    served: tuple[AgentServer, str], body: dict[str, object], param: str
+) -> None:
+    _, url = served
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        async with http.post(f"{url}/completions", json={"model": "fake-a", **body}) as resp:
+            assert resp.status == 400
+            assert openai_shaped(await resp.json(), "invalid_request_error")["param"] == param
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+     "messages[0].content[0].type"),
+    ({"stream": True, "stream_options": {"include_usage": "yes"}}, "stream_options.include_usage"),
+    ({"response_format": {"type": "xml"}}, "response_format.type"),
+    ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+    ({"model": 7}, "model"),
+])
+async def test_chat_wrong_types_name_the_param(
+    served: tuple[AgentServer, str], extra: dict[str, object], param: str
+) -> None:
+    _, url = served
+    body = {"model": "fake-a", "messages": [{"role": "user", "content": "hi"}], **extra}
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as http, http.post(f"{url}/chat/completions", json=body) as resp:
+        assert resp.status == 400
+        assert openai_shaped(await resp.json(), "invalid_request_error")["param"] == param
+
+
+async def test_generation_endpoints_need_the_key() -> None:
+    async with running([pool_of("m", FakeBackend)], api_key="sk-local") as (_server, url):
+        async with client(url, api_key="sk-wrong") as c:
+            with pytest.raises(openai.AuthenticationError) as exc:
+                await c.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+            assert exc.value.code == "invalid_api_key"
+            with pytest.raises(openai.AuthenticationError):
+                await c.completions.create(model="m", prompt="x", stream=True)
+            with pytest.raises(openai.AuthenticationError):
+                await c.models.retrieve("m")
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            for path, body in (("/chat/completions", {"model": "m", "messages": []}), ("/completions", {})):
+                async with http.post(f"{url}{path}", json=body) as resp:  # auth comes before validation
+                    assert resp.status == 401
+                    assert openai_shaped(await resp.json(), "authentication_error")["code"] == "missing_api_key"
+            async with http.post(f"{url}/completions", json={}, headers={"Authorization": "Basic sk-local"}) as resp:
+                assert resp.status == 401
+
+
+async def test_unknown_model_is_404_everywhere_never_a_fallback() -> None:
+    backend = FakeBackend()
+    async with running([ModelPool("fake-a", [backend])]) as (_server, url), client(url) as c:
+        with pytest.raises(openai.NotFoundError) as exc:
+            await c.completions.create(model="fake-a-v2", prompt="x", stream=True)
+        assert (exc.value.code, exc.value.param) == ("model_not_found", "model")
+        with pytest.raises(openai.NotFoundError):
+            await c.chat.completions.create(model="FAKE-A", messages=[{"role": "user", "content": "hi"}], stream=True)
+        with pytest.raises(openai.NotFoundError) as exc:
+            await c.models.retrieve("fake-a/../fake-a")
+        assert exc.value.code == "model_not_found"
+    assert backend.generations == 0

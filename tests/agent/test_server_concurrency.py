@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 import aiohttp
 import openai
 import pytest
 
+from shareai.agent.backends.base import Backend, Delta, Event, Finish, GenParams, Usage
 from shareai.agent.backends.fake import FakeBackend
+from shareai.agent.slots import ModelPool
+from shareai.wire.validation import ChatMessage
 from tests.agent.helpers import client, eventually, pool_of, running
 
 MSG = [{"role": "user", "content": "hi"}]
@@ -103,3 +107,63 @@ async def test_wait_idle_times_out_and_cancel_all_ends_streams_with_an_error_eve
 async def plain_request(url: str) -> None:
     async with client(url) as c:
         await c.chat.completions.create(model="m", messages=MSG)
+
+
+class Gated(Backend):
+    """Produces a token only when the test grants one, so "how many tokens after the client left"
+    does not depend on timing: with no grant pending, only noticing the disconnect can end it."""
+
+    def __init__(self) -> None:
+        self.grants = threading.Semaphore(0)
+        self.produced: list[int] = []  # tokens of each finished generation
+
+    @property
+    def n_ctx(self) -> int:
+        return 512
+
+    def count_tokens(self, text: str) -> int:
+        return 1
+
+    def chat(self, messages: list[ChatMessage], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        n = 0
+        while not cancel.is_set():
+            if self.grants.acquire(timeout=0.005):
+                n += 1
+                yield Delta(f" t{n}")
+        self.produced.append(n)
+        yield Finish("cancelled", Usage(1, n))
+
+    def complete(self, prompt: str, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        return self.chat([], params, cancel)
+
+
+async def test_disconnect_mid_stream_is_noticed_without_another_token() -> None:
+    backend = Gated()
+    async with running([ModelPool("m", [backend], queue_limit=0)]) as (server, url), client(url) as c:
+        backend.grants.release(2)
+        stream = await c.chat.completions.create(model="m", messages=MSG, stream=True)
+        text = ""
+        async for ch in stream:
+            text += ch.choices[0].delta.content or ""
+            if text == " t1 t2":
+                break
+        await stream.close()
+        await eventually(lambda: server.load()[0].busy == 0 and server.inflight == 0)
+        assert backend.produced == [2]  # stopped with no token after the client left
+        assert 'status="499"} 1' in server.metrics.render(server.load())
+
+
+async def test_client_leaving_while_queued_leaves_the_queue() -> None:
+    backend = FakeBackend(repeat=True, token_delay_s=0.01)  # runs until the window (~20 s) or cancel
+    async with running([ModelPool("m", [backend], queue_limit=2)]) as (server, url), client(url) as c:
+        first = await c.chat.completions.create(model="m", messages=MSG, stream=True)
+        await anext(aiter(first))
+        queued = asyncio.create_task(c.chat.completions.create(model="m", messages=MSG, max_tokens=1))
+        await eventually(lambda: server.load()[0].queue_depth == 1)
+        queued.cancel()  # the SDK drops its connection
+        await eventually(lambda: server.load()[0].queue_depth == 0)
+        assert server.load()[0].busy == 1 and server.inflight == 1  # while the first still runs
+        await first.close()
+        await eventually(lambda: server.inflight == 0)
+        assert backend.generations == 1  # no generation ever ran for the queued request
+        assert 'status="499"} 2' in server.metrics.render(server.load())
