@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -78,7 +79,7 @@ def apply_flags(
 
 async def run_server(
     cfg: AgentConfig, *, grace_s: float = 30.0, stop: asyncio.Event | None = None,
-    load: Callable[[Sequence[ModelSpec]], Awaitable[list[ModelPool]]] = load_pools,
+    load: Callable[[Sequence[ModelSpec]], Coroutine[Any, Any, list[ModelPool]]] = load_pools,
 ) -> int:
     """Serve until SIGTERM/SIGINT (or `stop` is set); the exit code. `load` builds the pools (tests
     pass one that waits, to see the endpoint while it loads)."""
