@@ -222,7 +222,7 @@ class GatewayAPI:
         if result.completed:
             status = 200
             stats.observe(latency_ms=(time.monotonic() - trace.started) * 1000, ttft_ms=None)
-            if result.assembled is not None:
+            if result.assembled is not None and result.assembled.cacheable:
                 assembled = CachedResponse(body=result.assembled.body(result.usage), route=target.route)
                 self.governor.cache_put(principal, cache_request, assembled)
         elif result.client_gone:

@@ -33,6 +33,9 @@ class RelayResult:
     assembled: Assembler | None = None  # the whole answer, rebuilt for the response cache
 
 
+_TEXT_DELTA = frozenset({"role", "content"})
+
+
 class Assembler:
     """Rebuilds the non-streaming answer from a stream's chunks, so streams can fill the cache."""
 
@@ -41,6 +44,9 @@ class Assembler:
         self.texts: dict[int, list[str]] = {}
         self.finish: dict[int, str | None] = {}
         self.chat = True
+        # Only text is rebuilt: a stream with tool calls, logprobs or anything else in its deltas
+        # is not cached (a hit would otherwise answer with less than the original said).
+        self.cacheable = True
 
     def add(self, obj: dict[str, Any]) -> None:
         if not self.head:
@@ -48,7 +54,11 @@ class Assembler:
             self.chat = obj.get("object") == "chat.completion.chunk"
         for choice in obj.get("choices") or []:
             i = choice.get("index", 0)
-            text = (choice.get("delta") or {}).get("content") if self.chat else choice.get("text")
+            delta = choice.get("delta") or {}
+            if choice.get("logprobs") is not None or (
+                    self.chat and any(v is not None for k, v in delta.items() if k not in _TEXT_DELTA)):
+                self.cacheable = False
+            text = delta.get("content") if self.chat else choice.get("text")
             if isinstance(text, str):
                 self.texts.setdefault(i, []).append(text)
             if choice.get("finish_reason"):
@@ -162,6 +172,8 @@ def replay_frames(body: dict[str, Any], include_usage: bool) -> bytes:
         if chat:
             message = choice.get("message") or {}
             delta = {"role": message.get("role", "assistant"), "content": message.get("content", "")}
+            if message.get("tool_calls"):  # stream deltas number their tool calls
+                delta["tool_calls"] = [{"index": j, **call} for j, call in enumerate(message["tool_calls"])]
             frames.append(frame({**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]}))
             frames.append(frame({**base, "choices": [{"index": index, "delta": {},
                                                       "finish_reason": choice.get("finish_reason")}]}))
