@@ -26,6 +26,12 @@ def test_key_ignores_delivery_fields_but_not_sampling() -> None:
     assert base != cache_key("acme", "all", _req(temperature=0.5))
     assert base != cache_key("acme", "all", _req(temperature=0, max_tokens=5))
     assert base != cache_key("other-org", "all", _req(temperature=0))
+    # Message order is part of the conversation; key order inside the JSON objects is not.
+    two = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+    swapped = cache_key("acme", "all", {"model": "gemma", "messages": two[::-1], "temperature": 0})
+    assert cache_key("acme", "all", {"model": "gemma", "messages": two, "temperature": 0}) != swapped
+    assert cache_key("acme", "all", {"temperature": 0, "messages": [{"content": "hi", "role": "user"}],
+                                     "model": "gemma"}) == base
 
 
 def test_policies() -> None:
