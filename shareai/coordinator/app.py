@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
@@ -30,6 +31,27 @@ from shareai.coordinator.store.db import Database, Schema
 from shareai.wire.http import error_middleware
 
 log = logging.getLogger(__name__)
+
+
+class TlsError(OSError):
+    """The TLS certificate or key cannot be used; the message names the file."""
+
+
+def server_credentials(cert: Path, key: Path) -> grpc.ServerCredentials:
+    """gRPC server credentials from PEM files (no client certificates: nodes prove who they are
+    with their secret). Read and sanity-checked here so a wrong path is one clear line at start-up,
+    not a handshake failure on every agent."""
+    pems = {}
+    for what, path, marker in (("certificate", cert, b"-----BEGIN CERTIFICATE-----"),
+                               ("key", key, b"PRIVATE KEY-----")):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise TlsError(f"cannot read the TLS {what} {path}: {exc.strerror or exc}") from None
+        if marker not in data:
+            raise TlsError(f"{path} is not a PEM {what}")
+        pems[what] = data
+    return grpc.ssl_server_credentials([(pems["key"], pems["certificate"])])
 
 
 class Subsystem(Protocol):
@@ -101,6 +123,8 @@ class Coordinator:
 
     async def start(self) -> None:
         cfg = self.config
+        # First, before anything opens: an unusable certificate is a start-up error, not a leak.
+        tls = server_credentials(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         cfg.data_dir.chmod(0o700)
         schemas = [AUDIT_SCHEMA] + [s for sub in self.subsystems for s in sub.schemas]
@@ -122,7 +146,11 @@ class Coordinator:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         for sub in self.subsystems:
             await sub.start(self)
-        self.grpc_port = self.grpc_server.add_insecure_port(f"{cfg.grpc_host}:{cfg.grpc_port}")
+        address = f"{cfg.grpc_host}:{cfg.grpc_port}"
+        if tls is not None:
+            self.grpc_port = self.grpc_server.add_secure_port(address, tls)
+        else:
+            self.grpc_port = self.grpc_server.add_insecure_port(address)
         await self.grpc_server.start()
         # handler_cancellation: a client that disconnects cancels its handler, so the gateway's
         # upstream call is cancelled too (and its reservation released) instead of running on.
@@ -136,7 +164,8 @@ class Coordinator:
         self.http_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self._started = True
-        log.info("coordinator up: http %s grpc %s config %s", self.url, self.grpc_target, cfg.masked())
+        log.info("coordinator up: http %s grpc %s%s config %s", self.url, self.grpc_target,
+                 " (TLS)" if cfg.tls else "", cfg.masked())
 
     def _grpc_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
         interceptors: list[grpc.aio.ServerInterceptor] = []

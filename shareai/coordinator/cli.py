@@ -31,6 +31,9 @@ def serve(
     http_host: str | None = typer.Option(None, "--http-host"),
     http_port: int | None = typer.Option(None, "--http-port", help="OpenAI API and admin API port [8080]."),
     grpc_port: int | None = typer.Option(None, "--grpc-port", help="Control-plane port for agents [50051]."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="PEM certificate: serve gRPC over TLS "
+                                         "(with --tls-key; agents then use --tls)."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run the coordinator (gRPC control plane + HTTP API) until SIGTERM or Ctrl-C."""
@@ -50,6 +53,14 @@ def serve(
         cfg.http_port = http_port
     if grpc_port is not None:
         cfg.grpc_port = grpc_port
+    if tls_cert is not None or tls_key is not None:
+        cfg.tls_cert = tls_cert.expanduser() if tls_cert is not None else cfg.tls_cert
+        cfg.tls_key = tls_key.expanduser() if tls_key is not None else cfg.tls_key
+        try:
+            cfg.validate()
+        except ConfigError as exc:
+            typer.echo(f"error: {exc} (--tls-cert/--tls-key)", err=True)
+            raise typer.Exit(2) from None
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -60,7 +71,8 @@ def serve(
         await coord.start()
         if coord.admin.generated_key:
             typer.echo(f"Admin key (shown once, stored hashed): {coord.admin.generated_key}", err=True)
-        typer.echo(f"shareai coordinator: http {coord.url}  grpc {coord.grpc_target}", err=True)
+        tls = " (TLS)" if cfg.tls else ""
+        typer.echo(f"shareai coordinator: http {coord.url}  grpc {coord.grpc_target}{tls}", err=True)
         try:
             await stop.wait()
         finally:

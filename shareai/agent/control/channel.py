@@ -35,5 +35,22 @@ def open_channel(target: str, *, tls: bool = False, ca_file: Path | None = None)
     return grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=root), options=_OPTIONS)
 
 
+def connection_hint(details: str, *, tls: bool) -> str:
+    """A plain-words reason for a failed connection when gRPC's own says only "Socket closed" or
+    names an OpenSSL error: most are a TLS mismatch between agent and coordinator. "" otherwise."""
+    text = details.lower()
+    if not tls and "socket closed" in text:
+        return ("the coordinator closed the connection: it may serve TLS "
+                "(use --tls, with --tls-ca for a private CA)")
+    if tls and "handshake" in text:
+        if "wrong_version_number" in text:
+            return "TLS handshake failed: the coordinator does not seem to serve TLS (drop --tls)"
+        if "certificate_verify_failed" in text or "verify" in text:
+            return ("TLS handshake failed: the coordinator's certificate is not trusted "
+                    "(pass its CA with --tls-ca) or does not name this address")
+        return "TLS handshake failed (check --tls-ca and the coordinator's certificate)"
+    return ""
+
+
 def call_metadata(ident: NodeIdentity) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {ident.node_secret}"), (NODE_ID_KEY, ident.node_id))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import grpc
 
-from shareai.agent.control.channel import open_channel
+from shareai.agent.control.channel import connection_hint, open_channel
 from shareai.agent.control.identity import NodeIdentity, load_identity, save_identity
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
@@ -44,8 +44,12 @@ async def enroll(
             resp: pb.EnrollResponse = await pb_grpc.FleetStub(channel).Enroll(request, timeout=timeout_s)
         except grpc.aio.AioRpcError as err:
             code = err.code()
+            details = err.details() or code.name
+            hint = connection_hint(details, tls=tls)
+            if hint:
+                raise EnrollmentFailed(f"cannot connect to the coordinator at {target}: {hint}", 1) from None
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise EnrollmentFailed(f"cannot reach the coordinator at {target}: {err.details()}", 1) from None
+                raise EnrollmentFailed(f"cannot reach the coordinator at {target}: {details}", 1) from None
             raise EnrollmentFailed(f"enrollment refused: {err.details()}", 2) from None
     ident = NodeIdentity(node_id=resp.node_id, node_secret=resp.node_secret, org=resp.org, coordinator=target,
                          name=name or (previous.name if previous else "") or request.host.hostname)

@@ -137,7 +137,7 @@ class NodeAgent:
         self._channel = open_channel(target, tls=self.control.tls, ca_file=self.control.tls_ca)
         self.session = ControlSession(
             pb_grpc.FleetStub(self._channel), self.ident, describe=self.describe, snapshot=self.snapshot,
-            on_registered=self._on_registered, on_drain=self._on_drain, rng=self._rng,
+            on_registered=self._on_registered, on_drain=self._on_drain, rng=self._rng, tls=self.control.tls,
         )
         self._session_task = asyncio.get_running_loop().create_task(self.session.run(self._stop), name="control")
         self.monitor.start()

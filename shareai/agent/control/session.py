@@ -25,7 +25,7 @@ from collections.abc import Callable
 import grpc
 
 from shareai.agent.control.backoff import backoff_delay, jittered_interval
-from shareai.agent.control.channel import call_metadata
+from shareai.agent.control.channel import call_metadata, connection_hint
 from shareai.agent.control.identity import NodeIdentity
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
@@ -61,8 +61,10 @@ class ControlSession:
         deadline_s: float = 5.0,
         backoff_base_s: float = 0.25,
         rng: random.Random | None = None,
+        tls: bool = False,
     ) -> None:
         self._stub = stub
+        self._tls = tls
         self._ident = ident
         self._metadata = call_metadata(ident)
         self._describe = describe
@@ -168,8 +170,9 @@ class ControlSession:
                 delay = backoff_delay(attempt, self._rng, base_s=self._backoff_base_s,
                                       cap_s=max(self._backoff_base_s, self.interval_s))
                 if attempt == 1 or attempt % 10 == 0:
+                    details = err.details() or ""
                     log.warning("control plane call failed (%s: %s); retry %d in %.2fs",
-                                code.name, err.details(), attempt, delay)
+                                code.name, connection_hint(details, tls=self._tls) or details, attempt, delay)
 
     async def deregister(self, reason: str, timeout_s: float = 2.0) -> bool:
         """Best effort on shutdown: tell the coordinator to drop us from routing now."""

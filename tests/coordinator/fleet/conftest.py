@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,13 +98,29 @@ def register_request(node_id: str, *, models: tuple[str, ...] = ("m1",),
     )
 
 
-def make_config(data_dir: Path, interval_s: float = 5.0, patience: int = 3, grpc_port: int = 0) -> CoordinatorConfig:
+def make_config(data_dir: Path, interval_s: float = 5.0, patience: int = 3, grpc_port: int = 0,
+                tls: tuple[Path, Path] | None = None) -> CoordinatorConfig:
     return CoordinatorConfig(http_host="127.0.0.1", http_port=0, grpc_host="127.0.0.1", grpc_port=grpc_port,
-                             data_dir=data_dir, heartbeat_interval_s=interval_s, patience=patience).validate()
+                             data_dir=data_dir, heartbeat_interval_s=interval_s, patience=patience,
+                             tls_cert=tls[0] if tls else None, tls_key=tls[1] if tls else None).validate()
 
 
-async def start_coordinator(data_dir: Path, clock: Clock | None = None, **cfg: Any) -> Coordinator:
-    coord = Coordinator(make_config(data_dir, **cfg), subsystems=[FleetSubsystem()], admin_key=ADMIN_KEY,
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 and localhost (the `openssl` CLI; no extra packages)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )
+    return cert, key
+
+
+async def start_coordinator(data_dir: Path, clock: Clock | None = None, *, subsystems: list[Any] | None = None,
+                            **cfg: Any) -> Coordinator:
+    coord = Coordinator(make_config(data_dir, **cfg), subsystems=subsystems or [FleetSubsystem()], admin_key=ADMIN_KEY,
                         **({"clock": clock} if clock is not None else {}))
     await coord.start()
     return coord
