@@ -107,6 +107,7 @@ async def test_one_liner_installs_and_enrolls_then_upgrades_and_uninstalls(
     prefix, data = tmp_path / "opt-shareai", tmp_path / "var-lib-shareai"
     common = ["--prefix", str(prefix), "--data-dir", str(data), "--source", str(REPO), "--no-service",
               "--python", sys._base_executable]
+    await admin(coord, "POST", "/admin/v1/orgs", {"name": "acme"})  # tokens name an existing org
     token = await admin(coord, "POST", "/admin/v1/tokens", {"org": "acme", "ttl_s": 600, "uses": 1})
     assert isinstance(token, dict)
 

@@ -5,6 +5,11 @@
     GET  /admin/v1/nodes[?org=O]        {"data": [node, ...]}
     GET  /admin/v1/nodes/{id}           node
     POST /admin/v1/nodes/{id}/revoke    node (now "revoked"; out of routing at once)
+    POST /admin/v1/nodes/{id}/drain     node (out of routing at once; told to drain at its next beat)
+
+With the governance subsystem present, a token can only name an org that exists (404
+`org_not_found` otherwise: a typo would enroll nodes into an org nobody can route to); without it
+any org name is accepted.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from shareai.coordinator.fleet.errors import NodeRevoked, NodeUnknown
+from shareai.coordinator.fleet.errors import NodeNotRegistered, NodeRevoked, NodeUnknown
 from shareai.coordinator.fleet.service import FleetService
 from shareai.coordinator.fleet.tokens import token_state
 from shareai.wire.errors import InvalidRequest, NotFound
@@ -42,6 +47,16 @@ class FleetAdminRoutes:
         r.add_get("/admin/v1/nodes", self.list_nodes)
         r.add_get("/admin/v1/nodes/{node_id}", self.show_node)
         r.add_post("/admin/v1/nodes/{node_id}/revoke", self.revoke_node)
+        r.add_post("/admin/v1/nodes/{node_id}/drain", self.drain_node)
+
+    def _org_exists(self, org: str) -> bool:
+        """False only when governance is present and does not know `org`."""
+        try:
+            governance = self._coord.subsystem("governance")
+        except KeyError:
+            return True
+        orgs = getattr(getattr(governance, "directory", None), "orgs", None)
+        return orgs is None or org in orgs
 
     async def create_token(self, request: web.Request) -> web.Response:
         actor = self._coord.admin.require(request)
@@ -57,7 +72,11 @@ class FleetAdminRoutes:
             raise InvalidRequest(f"'ttl_s' must be in (0, {MAX_TTL_S:g}].", param="ttl_s")
         if not 1 <= uses <= MAX_USES:
             raise InvalidRequest(f"'uses' must be in [1, {MAX_USES}].", param="uses")
-        info = await self._fleet.tokens.create(org=org.strip(), ttl_s=ttl_s, uses=uses, actor=actor,
+        org = org.strip()
+        if not self._org_exists(org):
+            raise NotFound(f"No org named '{org}'; create it first: shareai-coordinator org create {org}",
+                           param="org", code="org_not_found")
+        info = await self._fleet.tokens.create(org=org, ttl_s=ttl_s, uses=uses, actor=actor,
                                                now=self._fleet.clock())
         self._coord.audit.record(actor=actor, action="token.create", target=f"org:{info.org}",
                                  token_id=info.id, ttl_s=ttl_s, uses=uses)
@@ -94,4 +113,17 @@ class FleetAdminRoutes:
             raise NotFound(f"No node with id '{node_id}'.", code="node_not_found") from None
         except NodeRevoked as err:
             raise InvalidRequest(err.message, code="already_revoked") from None
+        return web.json_response(self._fleet.describe(record))
+
+    async def drain_node(self, request: web.Request) -> web.Response:
+        actor = self._coord.admin.require(request)
+        node_id = request.match_info["node_id"]
+        try:
+            record = self._fleet.drain(node_id, actor)
+        except NodeUnknown:
+            raise NotFound(f"No node with id '{node_id}'.", code="node_not_found") from None
+        except NodeRevoked as err:
+            raise InvalidRequest(err.message, code="node_revoked") from None
+        except NodeNotRegistered as err:
+            raise InvalidRequest(err.message, code="node_not_registered") from None
         return web.json_response(self._fleet.describe(record))

@@ -4,6 +4,7 @@
     shareai-coordinator nodes list [--org acme] [--json]
     shareai-coordinator nodes show NODE_ID
     shareai-coordinator nodes revoke NODE_ID
+    shareai-coordinator nodes drain NODE_ID
 
 The admin key comes from SHAREAI_ADMIN_KEY; `--url` points at the coordinator's HTTP port. Errors
 are one line on stderr and exit code 1 (2 for bad arguments), never a traceback.
@@ -22,7 +23,7 @@ from shareai.coordinator.admin_client import DEFAULT_URL, AdminClient, AdminErro
 from shareai.coordinator.fleet.views import load_summary
 
 token_app = typer.Typer(help="Enrollment tokens for new nodes.", no_args_is_help=True)
-nodes_app = typer.Typer(help="Enrolled nodes: list, inspect, revoke.", no_args_is_help=True)
+nodes_app = typer.Typer(help="Enrolled nodes: list, inspect, drain, revoke.", no_args_is_help=True)
 
 _URL = typer.Option(DEFAULT_URL, "--url", help="The coordinator's HTTP API.", envvar="SHAREAI_COORDINATOR_URL")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -127,3 +128,10 @@ def nodes_revoke(node_id: str, url: str = _URL) -> None:
     """Revoke a node: out of routing at once, every further call refused."""
     node = _call(_client(url).post, f"/admin/v1/nodes/{node_id}/revoke")
     typer.echo(f"node {node['id']} ({node['name']}) revoked")
+
+
+@nodes_app.command("drain")
+def nodes_drain(node_id: str, url: str = _URL) -> None:
+    """Drain a node: out of routing at once, in-flight requests finish, no new work until it restarts."""
+    node = _call(_client(url).post, f"/admin/v1/nodes/{node_id}/drain")
+    typer.echo(f"node {node['id']} ({node['name']}) draining: out of routing; in-flight requests finish")

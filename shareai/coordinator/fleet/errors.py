@@ -3,7 +3,8 @@
     FleetError
      ├── EnrollmentRefused      UNAUTHENTICATED   (unknown, expired or used-up token)
      ├── NodeUnknown            NOT_FOUND         (admin asked about a node id that does not exist)
-     └── NodeRevoked            PERMISSION_DENIED (the admin revoked this node's identity)
+     ├── NodeRevoked            PERMISSION_DENIED (the admin revoked this node's identity)
+     └── NodeNotRegistered      FAILED_PRECONDITION (admin asked to drain a node that is not registered)
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class NodeUnknown(FleetError):
 
 class NodeRevoked(FleetError):
     code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class NodeNotRegistered(FleetError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
 
 
 def grpc_status(err: FleetError) -> tuple[grpc.StatusCode, str]:

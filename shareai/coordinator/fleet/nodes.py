@@ -6,7 +6,9 @@
 
 Identities live in SQLite and in a dict, so the per-call auth check never touches disk. Enrollment
 and revocation are written synchronously (they must be durable before we answer); the last
-registration and status changes go through a `BatchWriter`, off the heartbeat path.
+registration and status changes go through a `BatchWriter`, off the heartbeat path, and so does
+`last_seen` (`save_seen`, called by the sweep every few seconds rather than per heartbeat), so a
+listing after a restart says when each node was really last heard from.
 """
 
 from __future__ import annotations
@@ -57,11 +59,24 @@ class _Update:
     last_status: str
 
 
-def _write_updates(conn: sqlite3.Connection, updates: Sequence[_Update]) -> None:
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """Only a newer last-seen time for one node (cheap: no JSON, queued for many nodes at once)."""
+
+    id: str
+    last_seen: float
+
+
+def _write_updates(conn: sqlite3.Connection, updates: Sequence[_Update | _Seen]) -> None:
+    full = [(u.name, u.host, u.registration, u.last_seen, u.last_status, u.id) for u in updates
+            if isinstance(u, _Update)]
+    seen = [(u.last_seen, u.last_seen, u.id) for u in updates if isinstance(u, _Seen)]
     conn.executemany(
         "UPDATE fleet_nodes SET name = ?, host = ?, registration = ?, last_seen = ?, last_status = ? WHERE id = ?",
-        [(u.name, u.host, u.registration, u.last_seen, u.last_status, u.id) for u in updates],
+        full,
     )
+    # After the full rows, and never backwards: within a batch a full row may be older or newer.
+    conn.executemany("UPDATE fleet_nodes SET last_seen = max(coalesce(last_seen, ?), ?) WHERE id = ?", seen)
 
 
 def new_node_id() -> str:
@@ -72,7 +87,7 @@ class NodeStore:
     def __init__(self, db: Database, records: dict[str, NodeRecord]) -> None:
         self._db = db
         self._records = records
-        self._writer: BatchWriter[_Update] = BatchWriter(db, _write_updates, name="fleet-nodes", interval_s=0.5)
+        self._writer: BatchWriter[_Update | _Seen] = BatchWriter(db, _write_updates, name="fleet-nodes", interval_s=0.5)
 
     @classmethod
     async def open(cls, db: Database) -> NodeStore:
@@ -175,6 +190,10 @@ class NodeStore:
             registration=json.dumps(record.registration, sort_keys=True),
             last_seen=record.last_seen, last_status=record.last_status,
         ))
+
+    def save_seen(self, node_id: str, last_seen: float) -> None:
+        """Queue a newer last-seen time for one node (the sweep batches these)."""
+        self._writer.put(_Seen(node_id, last_seen))
 
     async def flush(self) -> None:
         await self._writer.flush()

@@ -4,6 +4,7 @@
     node, events = registry.register(record, register_request, now)
     events = registry.heartbeat(node_id, heartbeat_request, now)   # None: unknown -> reregister
     events = registry.sweep(now)                                   # nodes gone stale -> "offline"
+    registry.drain(node_id)                                        # admin: out of routing, DRAIN sent
     routes = registry.routes_for("gemma-3-270m", org="acme")       # the gateway's NodeDirectory
 
 Nothing here does I/O or reads the clock except `routes_for`/`model_names`, which implement the
@@ -28,6 +29,7 @@ from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.wire.tokens import new_secret
 
 AVAILABLE = pb.AVAILABILITY_STATE_AVAILABLE
+DRAINING = pb.AVAILABILITY_STATE_DRAINING
 DATA_PLANE_PREFIX = "dp_"
 
 STATE_NAMES: dict[int, str] = {
@@ -118,6 +120,9 @@ class Registry:
         self._clock = clock
         self._nodes: dict[str, LiveNode] = {}
         self._by_model: dict[str, set[str]] = {}
+        # Nodes the admin asked to drain, for this registration: whatever they report, they stay
+        # out of routing, and each heartbeat answer carries DRAIN until they report DRAINING.
+        self.draining: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -143,6 +148,9 @@ class Registry:
         self, record: NodeRecord, req: pb.RegisterRequest, now: float
     ) -> tuple[LiveNode, list[LifecycleEvent]]:
         self._unindex(record.id)
+        # A new registration is a new run of the agent (restarted after maintenance): a drain asked
+        # of the previous run does not carry over; an agent still draining registers as DRAINING.
+        self.draining.discard(record.id)
         state = req.state or AVAILABLE
         node = LiveNode(
             record=record,
@@ -181,6 +189,8 @@ class Registry:
             node.alive = True
             events.append(LifecycleEvent("back", node_id, {"from": "offline"}))
         state = req.state or AVAILABLE
+        if node_id in self.draining:
+            state = DRAINING
         if state != node.state:
             if state == AVAILABLE:
                 events.append(LifecycleEvent("back", node_id, {"from": STATE_NAMES.get(node.state, "unspecified")}))
@@ -191,6 +201,23 @@ class Registry:
         node.last_hb = req
         return events
 
+    def drain(self, node_id: str) -> list[LifecycleEvent] | None:
+        """Take a registered node out of routing now and ask it to drain; None if not registered."""
+        node = self._nodes.get(node_id)
+        if node is None:
+            return None
+        self.draining.add(node_id)
+        if node.state == DRAINING:
+            return []
+        before, node.state = node.state, DRAINING
+        if before != AVAILABLE:
+            return []
+        return [LifecycleEvent("away", node_id, {"state": "draining"})]
+
+    def needs_drain(self, node_id: str, req: pb.HeartbeatRequest) -> bool:
+        """Whether this heartbeat's answer must carry DRAIN (asked, and not yet draining)."""
+        return node_id in self.draining and req.state != DRAINING
+
     def deregister(self, node_id: str, reason: str) -> list[LifecycleEvent]:
         if self.drop(node_id) is None:
             return []
@@ -199,6 +226,7 @@ class Registry:
     def drop(self, node_id: str) -> LiveNode | None:
         """Remove a node from the live fleet at once (deregistration, revocation)."""
         self._unindex(node_id)
+        self.draining.discard(node_id)
         return self._nodes.pop(node_id, None)
 
     def sweep(self, now: float) -> list[LifecycleEvent]:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shareai.coordinator.audit import AuditLog
-from shareai.coordinator.fleet.errors import NodeRevoked
+from shareai.coordinator.fleet.errors import NodeNotRegistered, NodeRevoked
 from shareai.coordinator.fleet.liveness import sweep_period_s
 from shareai.coordinator.fleet.nodes import NodeRecord, NodeStore
 from shareai.coordinator.fleet.registry import LifecycleEvent, Registry, host_summary, registration_summary
@@ -29,6 +29,10 @@ from shareai.coordinator.fleet.tokens import TokenStore
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 
 log = logging.getLogger(__name__)
+
+# How often the sweep persists the nodes' last-seen times (one cheap batch, off the heartbeat
+# path): after a crash, a listing's "last seen" is at most this much older than the truth.
+PERSIST_SEEN_S = 10.0
 
 
 class FleetService:
@@ -40,6 +44,7 @@ class FleetService:
         audit: AuditLog,
         *,
         clock: Callable[[], float] = time.time,
+        persist_seen_s: float = PERSIST_SEEN_S,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -48,6 +53,10 @@ class FleetService:
         self.clock = clock
         self._hb_response = pb.HeartbeatResponse(heartbeat_interval_s=registry.interval_s)
         self._reregister = pb.HeartbeatResponse(heartbeat_interval_s=registry.interval_s, reregister=True)
+        self._drain = pb.HeartbeatResponse(heartbeat_interval_s=registry.interval_s,
+                                           commands=[pb.Command(kind=pb.Command.DRAIN)])
+        self.persist_seen_s = persist_seen_s
+        self._seen_persisted_at = clock()
         self._sweeper: asyncio.Task[None] | None = None
         self.heartbeats = 0  # served since start (the benchmark reads it)
 
@@ -60,6 +69,7 @@ class FleetService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        self.persist_seen(force=True)  # a graceful stop leaves truthful last-seen times behind
         await self.store.close()
 
     # -- control plane ---------------------------------------------------------------------------
@@ -99,6 +109,8 @@ class FleetService:
             return self._reregister
         if events:
             self._apply(events, now)
+        if self.registry.draining and self.registry.needs_drain(record.id, req):
+            return self._drain
         return self._hb_response
 
     def deregister(self, record: NodeRecord, reason: str) -> None:
@@ -121,6 +133,23 @@ class FleetService:
         log.info("node %s revoked by %s", node_id, actor)
         return record
 
+    def drain(self, node_id: str, actor: str) -> NodeRecord:
+        """Out of routing at once; the node's next heartbeat answer tells it to drain (no new work,
+        in-flight requests finish). Lasts until the agent registers again (its next start)."""
+        record = self.store.require(node_id)
+        if record.revoked:
+            raise NodeRevoked(f"node {node_id} is revoked")
+        now = self.clock()
+        already = node_id in self.registry.draining
+        events = self.registry.drain(node_id)
+        if events is None:
+            raise NodeNotRegistered(f"node {node_id} is not registered with this coordinator (it is offline)")
+        if not already:
+            self.audit.record(actor=actor, action="node.drain", target=f"node:{node_id}", name=record.name)
+            log.info("node %s asked to drain by %s", node_id, actor)
+        self._apply(events, now, actor=actor)
+        return record
+
     def describe(self, record: NodeRecord) -> dict[str, Any]:
         from shareai.coordinator.fleet.views import node_view
 
@@ -132,7 +161,22 @@ class FleetService:
         now = self.clock()
         events = self.registry.sweep(now)
         self._apply(events, now)
+        if now - self._seen_persisted_at >= self.persist_seen_s:
+            self.persist_seen()
         return events
+
+    def persist_seen(self, *, force: bool = False) -> int:
+        """Queue the last-seen time of every node heard from since the last call; returns how many.
+        Called by the sweep every `persist_seen_s` (heartbeats themselves never write)."""
+        self._seen_persisted_at = self.clock()
+        queued = 0
+        for node in self.registry.nodes():
+            record = node.record
+            if force or record.last_seen is None or node.last_seen > record.last_seen:
+                record.last_seen = node.last_seen
+                self.store.save_seen(record.id, node.last_seen)
+                queued += 1
+        return queued
 
     async def _sweep_loop(self) -> None:
         period = sweep_period_s(self.registry.interval_s, self.registry.patience)
@@ -143,7 +187,7 @@ class FleetService:
             except Exception:  # a bug here must not end liveness for good: log, keep sweeping
                 log.exception("fleet sweep failed")
 
-    def _apply(self, events: list[LifecycleEvent], now: float) -> None:
+    def _apply(self, events: list[LifecycleEvent], now: float, actor: str | None = None) -> None:
         for ev in events:
             record = self.store.get(ev.node_id)
             if record is None:
@@ -153,6 +197,6 @@ class FleetService:
                 record.last_seen = node.last_seen
             record.last_status = self.registry.status(record, now).value
             self.store.save_state(record)
-            actor = "coordinator" if ev.action == "offline" else f"node:{ev.node_id}"
-            self.audit.record(actor=actor, action=f"node.{ev.action}", target=f"node:{ev.node_id}", **ev.details)
+            who = actor or ("coordinator" if ev.action == "offline" else f"node:{ev.node_id}")
+            self.audit.record(actor=who, action=f"node.{ev.action}", target=f"node:{ev.node_id}", **ev.details)
             log.info("node %s %s %s", ev.node_id, ev.action, ev.details)

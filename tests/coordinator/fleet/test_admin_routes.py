@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tests.coordinator.fleet.conftest import Harness
+from pathlib import Path
+
+import aiohttp
+
+from shareai.coordinator.fleet import FleetSubsystem
+from tests.coordinator.fleet.conftest import Harness, start_coordinator
 
 
 async def test_admin_key_required(harness: Harness) -> None:
@@ -39,3 +44,28 @@ async def test_nodes_list_and_show(harness: Harness) -> None:
     assert status == 404 and body["error"]["code"] == "node_not_found"
     status, body = await harness.admin("POST", "/admin/v1/nodes/node_missing/revoke")
     assert status == 404
+
+
+async def test_without_governance_a_token_may_name_any_org(harness: Harness) -> None:
+    status, body = await harness.admin("POST", "/admin/v1/tokens", {"org": "never-created"})
+    assert status == 201 and body["org"] == "never-created"
+
+
+async def test_with_governance_a_token_needs_an_existing_org(tmp_path: Path) -> None:
+    from shareai.coordinator.governance import GovernanceSubsystem
+
+    coord = await start_coordinator(tmp_path / "coord", subsystems=[FleetSubsystem(), GovernanceSubsystem()])
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(coord, None, None, http)  # type: ignore[arg-type]  # admin API only
+            status, body = await h.admin("POST", "/admin/v1/tokens", {"org": "acme"})
+            assert status == 404 and body["error"]["code"] == "org_not_found"
+            assert body["error"]["param"] == "org"
+            assert "shareai-coordinator org create acme" in body["error"]["message"]
+            status, body = await h.admin("POST", "/admin/v1/orgs", {"name": "acme"})
+            assert status in (200, 201), body
+            status, body = await h.admin("POST", "/admin/v1/tokens", {"org": "acme"})
+            assert status == 201 and body["token"].startswith("enr_")
+        assert [e.action for e in await coord.audit.list(action_prefix="token.")] == ["token.create"]
+    finally:
+        await coord.stop(grace_s=1.0)

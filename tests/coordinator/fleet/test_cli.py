@@ -48,6 +48,10 @@ async def test_token_create_then_nodes_list_show_revoke(harness: Harness) -> Non
     assert [n["id"] for n in json.loads(out)] == [ident.node_id]
     code, out, _ = await _cli(harness, "nodes", "show", ident.node_id)
     assert json.loads(out)["endpoint_url"] == "http://127.0.0.1:9/v1"
+    code, out, _ = await _cli(harness, "nodes", "drain", ident.node_id)
+    assert code == 0 and out.strip() == (f"node {ident.node_id} (rig) draining: out of routing; "
+                                         "in-flight requests finish")
+    assert (await harness.beat(ident)).commands[0].kind == pb.Command.DRAIN
     code, out, _ = await _cli(harness, "nodes", "revoke", ident.node_id)
     assert code == 0 and "revoked" in out
     code, out, err = await _cli(harness, "nodes", "show", "node_nope")

@@ -94,3 +94,22 @@ def test_an_overtaken_heartbeat_does_not_roll_state_back() -> None:
     assert reg.heartbeat("n1", late, clock()) == []
     node = reg.get("n1")
     assert node is not None and node.state == pb.AVAILABILITY_STATE_AWAY and node.last_seen == clock()
+
+
+def test_a_drained_node_stays_unrouted_whatever_it_reports_until_it_registers_again() -> None:
+    clock = Clock()
+    reg = Registry(interval_s=5.0, patience=3, clock=clock)
+    rec = _record("n1")
+    reg.register(rec, register_request("n1"), clock())
+    assert reg.drain("zzz") is None  # not registered
+    assert [e.action for e in reg.drain("n1") or []] == ["away"]
+    assert reg.routes_for("m1", None) == [] and reg.status(rec, clock()) is NodeStatus.AWAY
+    still_available = _hb("n1")  # sent before the node got the DRAIN command
+    assert reg.needs_drain("n1", still_available)
+    assert reg.heartbeat("n1", still_available, clock()) == []  # no "back"
+    assert reg.routes_for("m1", None) == []
+    draining = _hb("n1", pb.AVAILABILITY_STATE_DRAINING)
+    assert reg.heartbeat("n1", draining, clock()) == [] and not reg.needs_drain("n1", draining)
+    assert reg.drain("n1") == []  # again: nothing new
+    reg.register(rec, register_request("n1"), clock())  # the agent's next run
+    assert reg.routes_for("m1", None) and not reg.needs_drain("n1", _hb("n1"))

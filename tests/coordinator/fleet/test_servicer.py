@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -154,5 +155,52 @@ async def test_restarted_coordinator_keeps_identities_and_asks_to_reregister(tmp
             # The last registration survived, so listings can describe the node while it is away.
             assert record.registration["models"][0]["name"] == "m1"
             assert record.registration["endpoint_url"] == "http://127.0.0.1:9/v1"
+    finally:
+        await coord.stop(grace_s=1.0)
+
+
+async def test_last_seen_is_persisted_by_the_sweep_and_on_stop(tmp_path: Path, clock: Clock) -> None:
+    data = tmp_path / "coord"
+    coord = await start_coordinator(data, clock)
+
+    async def stored_last_seen(node_id: str) -> float:
+        fleet = coord.subsystem("fleet").service
+        await fleet.store.flush()
+        (row,) = await coord.db.fetchall("SELECT last_seen FROM fleet_nodes WHERE id = ?", (node_id,))
+        return float(row["last_seen"])
+
+    try:
+        async with grpc.aio.insecure_channel(coord.grpc_target) as channel:
+            stub = pb_grpc.FleetStub(channel)
+            fleet = coord.subsystem("fleet").service
+            registered_at = clock()
+            info = await fleet.tokens.create(org="acme", ttl_s=600, uses=1, actor="t", now=clock())
+            ident = await stub.Enroll(pb.EnrollRequest(token=info.token, name="rig"), timeout=DEADLINE_S)
+            from tests.coordinator.fleet.conftest import register_request
+            await stub.Register(register_request(ident.node_id), metadata=creds(ident), timeout=DEADLINE_S)
+
+            async def beat(seq: int) -> None:
+                await stub.Heartbeat(pb.HeartbeatRequest(node_id=ident.node_id, seq=seq), metadata=creds(ident),
+                                     timeout=DEADLINE_S)
+
+            clock.advance(4.0)
+            await beat(1)
+            fleet.sweep()
+            assert await stored_last_seen(ident.node_id) == registered_at  # heartbeats never write
+            clock.advance(fleet.persist_seen_s - 4.0)
+            fleet.sweep()  # persist_seen_s after the last write: the sweep queues last-seen times
+            assert await stored_last_seen(ident.node_id) == registered_at + 4.0
+            clock.advance(3.0)
+            await beat(2)
+            last_beat = clock()
+    finally:
+        await coord.stop(grace_s=1.0)  # a graceful stop writes the latest ones
+    clock.advance(3600.0)
+    coord = await start_coordinator(data, clock)
+    try:
+        async with aiohttp.ClientSession() as http:
+            h = Harness(coord, None, None, http)  # type: ignore[arg-type]  # admin API only
+            status, body = await h.admin("GET", f"/admin/v1/nodes/{ident.node_id}")
+        assert status == 200 and body["status"] == "offline" and body["last_seen"] == last_beat
     finally:
         await coord.stop(grace_s=1.0)
