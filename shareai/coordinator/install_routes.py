@@ -10,7 +10,8 @@
 The scripts are package data (`shareai/installers_data/`), so an installed coordinator serves the
 same bytes as the repository's `installers/`, except for the marker lines below. The addresses
 come from `[server] public_url` when set (behind a proxy or NAT, set it), else from the `Host`
-header the client used to reach us; the gRPC address is that host with the gRPC port. Whatever
+header the client used to reach us; the gRPC address is `[server] public_grpc` when set, else that
+host with the bound gRPC port. Whatever
 is filled in is validated first, because it lands inside a script someone pipes into a shell.
 """
 
@@ -64,7 +65,8 @@ def _checked_host(host: str) -> str:
     return host
 
 
-def advertised_addresses(*, public_url: str | None, host_header: str | None, scheme: str, grpc_port: int) -> Addresses:
+def advertised_addresses(*, public_url: str | None, host_header: str | None, scheme: str, grpc_port: int,
+                         public_grpc: str | None = None) -> Addresses:
     """Where installed agents should reach this coordinator. Pure: the route passes what it sees."""
     if public_url:
         parts = urlsplit(public_url)
@@ -85,7 +87,8 @@ def advertised_addresses(*, public_url: str | None, host_header: str | None, sch
     host = _checked_host(host)
     if any(c in url for c in "\"'`$\\ \t\r\n"):
         raise InvalidRequest(f"Refusing to embed {url!r} in an install script.")
-    return Addresses(url=url, coordinator=f"{host}:{grpc_port}")
+    # public_grpc is validated as HOST:PORT by the config (no quotes, spaces or `$` can reach a script).
+    return Addresses(url=url, coordinator=public_grpc or f"{host}:{grpc_port}")
 
 
 def render(filename: str, addresses: Addresses) -> str:
@@ -133,6 +136,7 @@ class InstallSubsystem:
             host_header=request.headers.get("Host"),
             scheme=request.scheme,
             grpc_port=self._coord.grpc_port,
+            public_grpc=self._coord.config.public_grpc,
         )
         return web.Response(text=render(filename, addresses), content_type=content_type, charset="utf-8",
                             headers={"Cache-Control": "no-store"})

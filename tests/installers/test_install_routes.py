@@ -103,6 +103,12 @@ def test_advertised_addresses(host: str, expected: Addresses) -> None:
     assert advertised_addresses(public_url=None, host_header=host, scheme="http", grpc_port=50051) == expected
 
 
+def test_public_grpc_overrides_the_grpc_address() -> None:
+    got = advertised_addresses(public_url=None, host_header="10.0.0.5:8080", scheme="http", grpc_port=50051,
+                               public_grpc="coord.example:443")
+    assert got == Addresses(url="http://10.0.0.5:8080", coordinator="coord.example:443")
+
+
 @pytest.mark.parametrize("host", ["", "a b", "x;rm", "host:port", "::1", "evil`x`", "a\"b"])
 def test_advertised_addresses_refuses(host: str) -> None:
     with pytest.raises(InvalidRequest):
