@@ -25,7 +25,7 @@ from shareai.coordinator.gateway.policy import RouteContext
 from shareai.coordinator.gateway.requests import Parsed, parse_body
 from shareai.coordinator.gateway.router import POLICY_HEADER, ROUTE_HEADER, Router
 from shareai.coordinator.gateway.settings import GatewaySettings
-from shareai.coordinator.gateway.streaming import relay, replay_frames
+from shareai.coordinator.gateway.streaming import RelayResult, relay, replay_frames
 from shareai.coordinator.gateway.targets import CHAT, COMPLETIONS, EMBEDDINGS, Target
 from shareai.coordinator.interfaces import (
     Admission,
@@ -160,9 +160,10 @@ class GatewayAPI:
         except asyncio.CancelledError:
             # The client went away and the server cancelled the handler (aiohttp handler_cancellation):
             # leaving the `async with` blocks closed the upstream request; give the reservation back.
-            if admission is not None:
-                admission.release()
-            self._account(trace, principal, parsed, endpoint, 499, None, 0.0)
+            if not trace.accounted:  # else a stream already booked and recorded itself
+                if admission is not None:
+                    admission.release()
+                self._account(trace, principal, parsed, endpoint, 499, None, 0.0)
             raise
         return self._answer(reply, principal, parsed, endpoint, cache_request, trace, admission, extra_headers)
 
@@ -212,16 +213,39 @@ class GatewayAPI:
                 admission.release()
                 self._account(trace, principal, parsed, endpoint, 499, target, 0.0)
                 return resp
-            result = await relay(started, resp, include_usage=parsed.include_usage, read_timeout_s=target.timeout_s,
-                                 assemble=principal.cache_mode != "off", model=parsed.model)
+            try:
+                result = await relay(started, resp, include_usage=parsed.include_usage,
+                                     read_timeout_s=target.timeout_s, assemble=principal.cache_mode != "off",
+                                     model=parsed.model)
+            except asyncio.CancelledError:  # the client left and the server cancelled the handler
+                result = RelayResult(client_gone=True)
+                self._settle_stream(result, principal, parsed, endpoint, target, cache_request, trace, admission)
+                raise
         finally:
             stats.inflight -= 1
-        prompt, completion = _usage({"usage": result.usage})
+        status = self._settle_stream(result, principal, parsed, endpoint, target, cache_request, trace, admission)
+        if status != 499:
+            try:
+                await resp.write_eof()
+            except (ConnectionResetError, ConnectionError):
+                pass
+        return resp
+
+    def _settle_stream(self, result: RelayResult, principal: Principal, parsed: Parsed, endpoint: str, target: Target,
+                       cache_request: dict[str, Any], trace: Trace, admission: Admission) -> int:
+        """Book a relayed stream and record it; returns its status. A client that left before the
+        usage chunk is booked its whole reservation (prompt estimate plus `max_tokens`): what it
+        received is unknown, and leaving just before the end must not dodge a limit or quota."""
+        usage = result.usage
+        if usage is None and result.client_gone:
+            usage = {"prompt_tokens": parsed.prompt_tokens, "completion_tokens": parsed.max_tokens}
+        prompt, completion = _usage({"usage": usage})
         cost = target.cost(prompt, completion, time.monotonic() - trace.started)
         admission.settle(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
         if result.completed:
             status = 200
-            stats.observe(latency_ms=(time.monotonic() - trace.started) * 1000, ttft_ms=None)
+            elapsed_ms = (time.monotonic() - trace.started) * 1000
+            self.forwarder.stats.get(target.route).observe(latency_ms=elapsed_ms, ttft_ms=None)
             if result.assembled is not None and result.assembled.cacheable:
                 assembled = CachedResponse(body=result.assembled.body(result.usage), route=target.route)
                 self.governor.cache_put(principal, cache_request, assembled)
@@ -230,14 +254,12 @@ class GatewayAPI:
         else:
             status = result.error.status if result.error is not None else 502
             self.forwarder.breaker(target.route).record_failure(self.settings.clock())
+        extra: dict[str, Any] | None = {"cut": True} if status not in (200, 499) else None
+        if usage is not result.usage:
+            extra = {"estimated": True}
         self._account(trace, principal, parsed, endpoint, status, target, cost, usage=(prompt, completion),
-                      extra={"cut": True} if status not in (200, 499) else None)
-        if not result.client_gone:
-            try:
-                await resp.write_eof()
-            except (ConnectionResetError, ConnectionError):
-                pass
-        return resp
+                      extra=extra)
+        return status
 
     async def _serve_cached(self, request: web.Request, hit: CachedResponse, principal: Principal, parsed: Parsed,
                             endpoint: str, admission: Admission, trace: Trace) -> web.StreamResponse:
@@ -266,6 +288,7 @@ class GatewayAPI:
         self.metrics.latency.observe(elapsed, label, route)
         if trace.ttft_s is not None:
             self.metrics.ttft.observe(trace.ttft_s, label, route)
+        trace.accounted = True
         if principal is None:
             return  # unauthenticated: nobody to account to
         self.governor.record(UsageRecord(

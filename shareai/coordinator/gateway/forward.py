@@ -46,6 +46,7 @@ class Trace:
     failures: list[str] = field(default_factory=list)
     # The model as a metrics label: only names the catalog knows, so clients cannot grow /metrics.
     label: str = "unknown"
+    accounted: bool = False  # the usage record is written (once per request, whatever ends it)
 
     def headers(self) -> dict[str, str]:
         h = {"x-shareai-attempts": str(self.attempts)}

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.coordinator.gateway.helpers import KEY, MODEL, eventually, provider
 from tests.coordinator.gateway.test_governance_hooks import RecordingGovernor
@@ -44,3 +45,24 @@ async def test_unary_client_disconnect_cancels_upstream_releases_and_records_499
     up.hang = False
     ok = await g.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
     assert ok.choices[0].message.content == "never sent"
+
+
+async def test_a_stream_left_mid_way_books_its_whole_reservation(fakes: Any, gateway: Any) -> None:
+    """Leaving before the usage chunk must not dodge limits: the reservation is booked in full."""
+    up = await fakes(reply=" ".join(["word"] * 200))
+    up.chunk_delay = 0.02
+    gov = RecordingGovernor()
+    g = await gateway([provider("provider-a", up, price=(1.0, 1.0), timeout_s=60)], governor=gov)
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 50, "stream": True}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as s:
+        async with s.post(g.url + "/v1/chat/completions", json=body,
+                          headers={"Authorization": f"Bearer {KEY}"}) as resp:
+            assert resp.status == 200
+            await resp.content.readany()
+            resp.close()  # drop the connection mid-stream
+    await eventually(lambda: up.cancelled == 1)
+    await eventually(lambda: bool(g.records()))
+    prompt = len("hi") // 4 + 1  # the gateway's estimate, as reserved at admission
+    assert gov.log[1:] == [("settle", (prompt, 50, pytest.approx((prompt + 50) / 1e6)))]
+    (rec,) = g.records()
+    assert (rec.status, rec.prompt_tokens, rec.completion_tokens, rec.extra) == (499, prompt, 50, {"estimated": True})
