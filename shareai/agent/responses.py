@@ -35,10 +35,6 @@ class Reply:
         self.client_gone = False
         self._offset = len(echo)  # completions' text_offset of the next token
 
-    @property
-    def endpoint(self) -> str:
-        return "chat.completions" if self.chat else "completions"
-
     def _envelope(self, choices: list[dict[str, Any]], *, chunk: bool) -> dict[str, Any]:
         if self.chat:
             obj = "chat.completion.chunk" if chunk else "chat.completion"

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -266,8 +266,6 @@ class AgentServer:
         endpoint = "chat.completions" if chat else "completions"
         model, status = "unknown", CLIENT_CLOSED
         try:
-            if not self._accepting:
-                raise _unavailable("This node is not accepting new requests right now.")
             body = await read_json(request, self._max_body)
             req: ChatRequest | CompletionRequest
             req = parse_chat_request(body, strict=True) if chat else parse_completion_request(body, strict=True)
@@ -313,29 +311,40 @@ class AgentServer:
             if not self._active:
                 self._idle.set()
 
-    def _observe(self, run: Reply, finish: Finish, t0: float, t_first: float | None) -> None:
-        self.metrics.tokens(run.model, finish.usage.prompt_tokens, finish.usage.completion_tokens)
-        if t_first is not None and finish.usage.completion_tokens > 1:
-            elapsed = self._clock() - t_first
-            if elapsed > 0:
-                self.metrics.decode_speed(run.model, (finish.usage.completion_tokens - 1) / elapsed)
-
-    async def _collect(self, run: Reply, first: Event, events: AsyncIterator[Event], t0: float) -> web.Response:
-        parts = [run.echo]
-        tokens: list[TokenLogprob] = []
+    async def _deltas(
+        self, run: Reply, first: Event, events: AsyncIterator[Event], t0: float,
+        emit: Callable[[Delta], Awaitable[None]],
+    ) -> Finish:
+        """Pass each piece of text to `emit` and return the generation's end, recording its timings
+        and tokens; a generation the node cancelled is a 503 (the client is still there to hear it)."""
         t_first: float | None = None
         event = first
         while isinstance(event, Delta):
             if t_first is None:
                 t_first = self._clock()
                 self.metrics.first_token(run.model, t_first - t0)
-            parts.append(event.text)
-            tokens.extend(event.logprobs)
+            await emit(event)
             event = await anext(events)
         if event.reason == FINISH_CANCELLED:
             raise _unavailable("The generation was cancelled: this node stopped serving.")
-        self._observe(run, event, t0, t_first)
-        return web.json_response(run.whole("".join(parts), event, tokens))
+        usage = event.usage
+        self.metrics.tokens(run.model, usage.prompt_tokens, usage.completion_tokens)
+        if t_first is not None and usage.completion_tokens > 1:
+            elapsed = self._clock() - t_first
+            if elapsed > 0:
+                self.metrics.decode_speed(run.model, (usage.completion_tokens - 1) / elapsed)
+        return event
+
+    async def _collect(self, run: Reply, first: Event, events: AsyncIterator[Event], t0: float) -> web.Response:
+        parts = [run.echo]
+        tokens: list[TokenLogprob] = []
+
+        async def keep(delta: Delta) -> None:
+            parts.append(delta.text)
+            tokens.extend(delta.logprobs)
+
+        finish = await self._deltas(run, first, events, t0, keep)
+        return web.json_response(run.whole("".join(parts), finish, tokens))
 
     async def _stream(
         self, request: web.Request, run: Reply, first: Event, events: AsyncIterator[Event], t0: float
@@ -367,19 +376,13 @@ class AgentServer:
             await response.write(frame(run.chunk(run.echo, role=True)))
         elif run.echo:
             await response.write(frame(run.chunk(run.echo)))
-        t_first: float | None = None
-        event = first
-        while isinstance(event, Delta):
-            if t_first is None:
-                t_first = self._clock()
-                self.metrics.first_token(run.model, t_first - t0)
-            await response.write(frame(run.chunk(event.text, tokens=event.logprobs)))
-            event = await anext(events)
-        if event.reason == FINISH_CANCELLED:
-            raise _unavailable("The generation was cancelled: this node stopped serving.")
-        self._observe(run, event, t0, t_first)
-        await response.write(frame(run.chunk(None if run.chat else "", event.reason)))
+
+        async def send(delta: Delta) -> None:
+            await response.write(frame(run.chunk(delta.text, tokens=delta.logprobs)))
+
+        finish = await self._deltas(run, first, events, t0, send)
+        await response.write(frame(run.chunk(None if run.chat else "", finish.reason)))
         if run.include_usage:
-            await response.write(frame(run.usage_chunk(event)))
+            await response.write(frame(run.usage_chunk(finish)))
         await response.write(DONE)
         await response.write_eof()
