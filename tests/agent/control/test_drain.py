@@ -53,7 +53,7 @@ async def test_drain_unroutes_at_once_and_the_agent_finishes_inflight_then_refus
                     timeout_s=20.0, what="the node to report DRAINING")
         assert directory.routes_for("m1", None) == []
         # Reported: the answers stop carrying DRAIN; asking again is harmless and not re-audited.
-        assert not fleet.registry.needs_drain(ident.node_id, node.last_hb)
+        assert node.last_hb is not None and not fleet.registry.needs_drain(ident.node_id, node.last_hb)
         status, _ = await _admin(coord, f"/admin/v1/nodes/{ident.node_id}/drain")
         assert status == 200
     finally:

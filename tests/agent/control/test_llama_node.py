@@ -27,7 +27,7 @@ async def test_llama_node_enrolls_registers_and_serves(coord: Coordinator, tmp_p
     await agent.start()
     try:
         directory = coord.subsystem("fleet").directory
-        await until(lambda: directory.routes_for("gemma-3-270m", "acme"), timeout_s=10.0, what="registration")
+        await until(lambda: directory.routes_for("gemma-3-270m", "acme"), timeout_s=60.0, what="registration")
         (route,) = directory.routes_for("gemma-3-270m", "acme")
         assert (route.load.slots, route.load.n_ctx) == (1, 512)
         view = fleet_of(coord).describe(fleet_of(coord).store.require(ident.node_id))

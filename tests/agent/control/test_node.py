@@ -66,41 +66,53 @@ async def test_agent_registers_and_serves_only_the_data_plane_secret(coord: Coor
     assert actions == ["node.enrolled", "node.registered", "node.deregistered"]
 
 
-async def test_turning_away_is_reported_at_once_and_inflight_finishes(coord: Coordinator, ident: NodeIdentity) -> None:
-    source = Source()
-    reply = " ".join(f"w{i}" for i in range(15))
-    agent = make_agent(ident, source, pools=[fake_pool(slots=2, reply=reply, token_delay_s=0.04)],
-                       availability="idle", idle_hold_s=0.0, grace_s=10.0)
-    directory = coord.subsystem("fleet").directory
-    await agent.start()
+async def test_turning_away_is_reported_at_once_and_inflight_finishes(tmp_path: Path) -> None:
+    # A 30 s heartbeat interval (next regular beat >= 24 s after the last one, jitter 0.8-1): only the
+    # immediate beat can report the flip within the generous 10 s polls below.
+    coord = await start_coordinator(tmp_path / "slow-beat", interval_s=30.0, patience=3)
     try:
-        await until(lambda: directory.routes_for("m1", None), what="registration")
-        (route,) = directory.routes_for("m1", None)
-        async with _client(route.endpoint_url, route.data_plane_secret) as client:
-            stream = await client.chat.completions.create(
-                model="m1", messages=[{"role": "user", "content": "hi"}], stream=True)
-            first = await anext(aiter(stream))
-            assert first.choices[0].delta.role == "assistant"
-            source.util = Utilisation(cpu_pct=90.0, gpu_pct=0.0)  # the owner is back
-            assert agent.monitor is not None
-            agent.monitor.check()
-            # Reported by an immediate heartbeat, not at the next tick (interval 1 s, jitter 0.8-1 s).
-            await until(lambda: not directory.routes_for("m1", None), timeout_s=0.5, what="away at the coordinator")
-            with pytest.raises(openai.APIStatusError) as err:
-                await client.chat.completions.create(model="m1", messages=[{"role": "user", "content": "x"}])
-            assert err.value.status_code == 503
-            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
-            assert text.split()[-1] == "w14"  # the in-flight stream finished in full
-            source.util = Utilisation(cpu_pct=1.0, gpu_pct=0.0)
-            agent.monitor.check()
-            await until(lambda: directory.routes_for("m1", None), timeout_s=0.5, what="back at the coordinator")
-            resp = await client.chat.completions.create(model="m1", messages=[{"role": "user", "content": "x"}],
-                                                        max_tokens=2)
-            assert resp.choices[0].finish_reason == "length"
+        ident = await enroll(coord.grpc_target, await new_token(coord), data_dir=tmp_path / "agent-slow")
+        source = Source()
+        reply = " ".join(f"w{i}" for i in range(15))
+        agent = make_agent(ident, source, pools=[fake_pool(slots=2, reply=reply, token_delay_s=0.04)],
+                           availability="idle", idle_hold_s=0.0, grace_s=10.0)
+        directory = coord.subsystem("fleet").directory
+        await agent.start()
+        try:
+            await until(lambda: directory.routes_for("m1", None), what="registration")
+            assert agent.session is not None
+            await until(lambda: agent.session.heartbeats >= 1, what="the first beat")  # type: ignore[union-attr]
+            (route,) = directory.routes_for("m1", None)
+            async with _client(route.endpoint_url, route.data_plane_secret) as client:
+                stream = await client.chat.completions.create(
+                    model="m1", messages=[{"role": "user", "content": "hi"}], stream=True)
+                first = await anext(aiter(stream))
+                assert first.choices[0].delta.role == "assistant"
+                source.util = Utilisation(cpu_pct=90.0, gpu_pct=0.0)  # the owner is back
+                assert agent.monitor is not None
+                agent.monitor.check()
+                took = await until(lambda: not directory.routes_for("m1", None), timeout_s=10.0,
+                                   what="away at the coordinator")
+                assert took < 0.8 * 30.0  # reported by an immediate heartbeat, not at the next tick
+                with pytest.raises(openai.APIStatusError) as err:
+                    await client.chat.completions.create(model="m1", messages=[{"role": "user", "content": "x"}])
+                assert err.value.status_code == 503
+                text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+                assert text.split()[-1] == "w14"  # the in-flight stream finished in full
+                source.util = Utilisation(cpu_pct=1.0, gpu_pct=0.0)
+                agent.monitor.check()
+                took = await until(lambda: directory.routes_for("m1", None), timeout_s=10.0,
+                                   what="back at the coordinator")
+                assert took < 0.8 * 30.0
+                resp = await client.chat.completions.create(model="m1", messages=[{"role": "user", "content": "x"}],
+                                                            max_tokens=2)
+                assert resp.choices[0].finish_reason == "length"
+        finally:
+            await agent.stop()
+        actions = [e.action for e in await coord.audit.list(action_prefix="node.")]
+        assert actions[-3:] == ["node.away", "node.back", "node.deregistered"]
     finally:
-        await agent.stop()
-    actions = [e.action for e in await coord.audit.list(action_prefix="node.")]
-    assert actions[-3:] == ["node.away", "node.back", "node.deregistered"]
+        await coord.stop(grace_s=1.0)
 
 
 async def test_grace_period_cuts_endless_work_short(coord: Coordinator, ident: NodeIdentity) -> None:
@@ -128,7 +140,8 @@ async def test_grace_period_cuts_endless_work_short(coord: Coordinator, ident: N
 
 async def test_restarted_coordinator_sees_the_agent_within_two_intervals(tmp_path: Path) -> None:
     data = tmp_path / "coord"
-    coord = await start_coordinator(data, interval_s=1.0, patience=3)
+    interval = 2.0  # the bound is two intervals: wide enough in absolute terms for a loaded CI machine
+    coord = await start_coordinator(data, interval_s=interval, patience=3)
     port = coord.grpc_port
     ident = await enroll(coord.grpc_target, await new_token(coord), data_dir=tmp_path / "agent")
     agent = make_agent(ident)
@@ -136,11 +149,14 @@ async def test_restarted_coordinator_sees_the_agent_within_two_intervals(tmp_pat
     try:
         await until(lambda: coord.subsystem("fleet").directory.routes_for("m1", None), what="registration")
         await coord.stop(grace_s=0.5)
-        await asyncio.sleep(1.5)  # the agent's heartbeats fail meanwhile and back off
-        coord = await start_coordinator(data, interval_s=1.0, patience=3, grpc_port=port)
-        took = await until(lambda: coord.subsystem("fleet").directory.routes_for("m1", None), timeout_s=6.0,
+        assert agent.session is not None
+        failed = agent.session.failures
+        # The agent's calls fail meanwhile and back off (several retries: the backoff has grown).
+        await until(lambda: agent.session.failures >= failed + 3, what="failed heartbeats")  # type: ignore[union-attr]
+        coord = await start_coordinator(data, interval_s=interval, patience=3, grpc_port=port)
+        took = await until(lambda: coord.subsystem("fleet").directory.routes_for("m1", None), timeout_s=20.0,
                            what="re-registration")
-        assert took <= 2 * 1.0, f"re-registered after {took:.2f}s"
+        assert took <= 2 * interval, f"re-registered after {took:.2f}s"
         (route,) = coord.subsystem("fleet").directory.routes_for("m1", None)
         assert route.node_id == ident.node_id
         # The new registration handed over a new data-plane secret, and the node took it.

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from shareai.coordinator.app import Coordinator
-from shareai.coordinator.fleet.liveness import offline_after_s, sweep_period_s
+from shareai.coordinator.fleet.liveness import offline_after_s
 from tests.agent.control.conftest import fleet_of, new_token, until
 from tests.coordinator.fleet.conftest import start_coordinator
 
@@ -52,20 +52,32 @@ async def test_cli_enroll_then_run_sigkill_goes_offline_within_patience(tmp_path
         await until(lambda: directory.routes_for("m1", None), timeout_s=30.0, what="the agent process to register")
         (route,) = directory.routes_for("m1", None)
         node_id = route.node_id
-        proc.send_signal(signal.SIGKILL)
-        killed_at = time.monotonic()
-        await proc.wait()
         record = fleet.store.require(node_id)
-        limit = offline_after_s(INTERVAL_S, PATIENCE) + sweep_period_s(INTERVAL_S, PATIENCE) + 0.5
-        await until(lambda: fleet.registry.status(record, coord.clock()).value == "offline", timeout_s=limit,
+        node = fleet.registry.get(node_id)
+        assert node is not None
+        # Kill right after a heartbeat is handled, in the same loop tick: the next one is at least
+        # 0.8 x interval away, so none can be in flight and `last` is the node's final heartbeat.
+        before = node.last_hb
+        await until(lambda: node.last_hb is not before, what="a heartbeat")
+        last = node.last_seen
+        proc.send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        await proc.wait()
+        assert last <= killed_at
+        # Liveness is arithmetic on the coordinator's clock: offline exactly patience x interval after
+        # that last heartbeat (so within patience of the kill), out of routing from that instant, and
+        # never before. The polls below only wait for it (generous deadlines for a loaded machine).
+        deadline = offline_after_s(INTERVAL_S, PATIENCE)
+        assert fleet.registry.status(record, last + deadline).value == "online"
+        assert fleet.registry.status(record, last + deadline + 1e-3).value == "offline"
+        await until(lambda: fleet.registry.status(record, coord.clock()).value == "offline", timeout_s=30.0,
                     what="offline")
         assert not directory.routes_for("m1", None)
-        await until(lambda: fleet.registry.get(node_id) is not None and not fleet.registry.get(node_id).alive,
-                    timeout_s=limit, what="the sweep")
-        took = time.monotonic() - killed_at
-        assert took <= limit
+        await until(lambda: not node.alive, timeout_s=30.0, what="the sweep")
+        assert node.last_seen == last  # nothing was heard from the killed process
         events = await coord.audit.list(action_prefix="node.offline")
         assert [e.target for e in events] == [f"node:{node_id}"] and events[0].actor == "coordinator"
+        assert events[0].details["last_seen"] == last and events[0].details["silent_s"] > deadline
 
         # Its own restart keeps the node id; SIGTERM deregisters at once.
         proc = await _cli("run", "--config", str(config), "--data-dir", str(tmp_path / "agent"),
