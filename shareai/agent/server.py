@@ -63,6 +63,10 @@ def _unavailable(message: str) -> NoTargetAvailable:
     return NoTargetAvailable(message, code="node_unavailable")
 
 
+def _cancelled() -> NoTargetAvailable:
+    return _unavailable("The generation was cancelled: this node stopped serving.")
+
+
 def _params(req: ChatRequest | CompletionRequest) -> GenParams:
     s = req.sampling
     if isinstance(req, ChatRequest):
@@ -303,6 +307,8 @@ class AgentServer:
         try:
             async with contextlib.aclosing(pool.generate(work, cancel)) as events:
                 first = await anext(events)  # errors before any text still get their 4xx status
+                if isinstance(first, Finish) and first.reason == FINISH_CANCELLED:
+                    raise _cancelled()  # nothing sent yet: a real 503 lets the gateway fail over
                 if run.stream:
                     return await self._stream(request, run, first, events, t0)
                 return await self._collect(run, first, events, t0)
@@ -326,7 +332,7 @@ class AgentServer:
             await emit(event)
             event = await anext(events)
         if event.reason == FINISH_CANCELLED:
-            raise _unavailable("The generation was cancelled: this node stopped serving.")
+            raise _cancelled()
         usage = event.usage
         self.metrics.tokens(run.model, usage.prompt_tokens, usage.completion_tokens)
         if t_first is not None and usage.completion_tokens > 1:

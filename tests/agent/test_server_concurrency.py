@@ -167,3 +167,19 @@ async def test_client_leaving_while_queued_leaves_the_queue() -> None:
         await eventually(lambda: server.inflight == 0)
         assert backend.generations == 1  # no generation ever ran for the queued request
         assert 'status="499"} 2' in server.metrics.render(server.load())
+
+
+async def test_queued_stream_cancelled_by_the_node_gets_a_503_status_not_an_sse_error() -> None:
+    # No byte has gone out yet: a real status lets the gateway fail over to another target.
+    async with running([pool_of("m", slow(repeat=True))]) as (server, url), client(url) as c:
+        first = await c.chat.completions.create(model="m", messages=MSG, stream=True)
+        await anext(aiter(first))
+        queued = asyncio.create_task(c.chat.completions.create(model="m", messages=MSG, stream=True))
+        await eventually(lambda: server.load()[0].queue_depth == 1)
+        server.cancel_all()
+        with pytest.raises(openai.InternalServerError) as exc:
+            await queued
+        assert exc.value.status_code == 503 and exc.value.code == "node_unavailable"
+        with pytest.raises(openai.APIError):
+            async for _ in first:  # the running stream ends with an error event
+                pass
