@@ -25,9 +25,10 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from shareai.agent.backends.base import Backend, Event
-from shareai.agent.config import ModelSpec
+from shareai.agent.config import BUNDLED, ModelSpec
 from shareai.wire.errors import RateLimited
 
 log = logging.getLogger(__name__)
@@ -193,18 +194,16 @@ class ModelPool:
 
 def build_backend(spec: ModelSpec) -> Backend:
     """One slot's backend for `spec` (blocking: loads the model)."""
-    from pathlib import Path
-
     if spec.backend == "fake":
         from shareai.agent.backends.fake import FakeBackend
 
         return FakeBackend(n_ctx=spec.n_ctx)
     from shareai.agent.backends.llama import LlamaBackend
 
-    if spec.path == "bundled":
+    if spec.path == BUNDLED:
         from shareai.agent.bundled import BUNDLED_CHAT_FORMAT, bundled_model_path
 
-        path: Path = bundled_model_path()
+        path = bundled_model_path()
         chat_format: str | None = spec.chat_format or BUNDLED_CHAT_FORMAT
     else:
         path, chat_format = Path(spec.path).expanduser(), spec.chat_format

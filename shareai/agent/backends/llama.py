@@ -76,7 +76,13 @@ def chat_formats() -> list[str]:
     return sorted(_named_formatters())
 
 
-def gpu_layers_for(free_vram_bytes: int, model_bytes: int, n_layers: int, reserve_bytes: int = 512 << 20) -> int:
+# VRAM kept free for the KV cache and scratch buffers when choosing n_gpu_layers.
+GPU_RESERVE_BYTES = 512 << 20
+
+
+def gpu_layers_for(
+    free_vram_bytes: int, model_bytes: int, n_layers: int, reserve_bytes: int = GPU_RESERVE_BYTES
+) -> int:
     """Layers to offload: all (-1) when the model fits in free VRAM with a reserve for the KV cache
     and scratch buffers, else the share of layers that fits, 0 without room."""
     room = free_vram_bytes - reserve_bytes
@@ -105,7 +111,7 @@ def auto_gpu_layers(path: Path) -> int:
         log.info("no GPU memory reading (%s); n_gpu_layers=0", exc)
         return 0
     size = path.stat().st_size
-    if free - (512 << 20) >= size:
+    if free - GPU_RESERVE_BYTES >= size:  # it all fits: no need to read the layer count
         return -1
     probe = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
     n_layers = next((int(v) for k, v in probe.metadata.items() if k.endswith(".block_count")), 0)
