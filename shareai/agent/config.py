@@ -23,14 +23,13 @@ key, never silently ignored; `${NAME}` is replaced by the environment variable N
 
 from __future__ import annotations
 
-import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shareai.agent.control.settings import ControlConfig, ControlConfigError, parse_control
+from shareai.tomlconfig import ConfigError, check_keys, expand_env, get, read_toml
 from shareai.wire.http import DEFAULT_MAX_BODY_BYTES
 
 BACKENDS = ("llama", "fake")
@@ -38,12 +37,7 @@ BUNDLED = "bundled"
 TABLES = frozenset({"agent", "models", "control"})
 _AGENT_KEYS = frozenset({"host", "port", "api_key", "max_body_bytes"})
 _MODEL_KEYS = frozenset({"path", "name", "chat_format", "slots", "n_ctx", "n_gpu_layers", "queue_limit", "backend"})
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the key."""
 
 
 @dataclass(slots=True)
@@ -128,53 +122,23 @@ class AgentConfig:
         }
 
 
-def expand_env(value: Any, where: str) -> Any:
-    """`${NAME}` in strings (recursively) replaced by the environment; an unset one is an error."""
-    if isinstance(value, str):
-        def sub(m: re.Match[str]) -> str:
-            if m.group(1) not in os.environ:
-                raise ConfigError(f"{where}: environment variable {m.group(1)} is not set")
-            return os.environ[m.group(1)]
-        return _ENV.sub(sub, value)
-    if isinstance(value, list):
-        return [expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        return {k: expand_env(v, f"{where}.{k}") for k, v in value.items()}
-    return value
-
-
-def _get(table: dict[str, Any], key: str, typ: type, where: str, default: Any) -> Any:
-    if key not in table:
-        return default
-    value = table[key]
-    if isinstance(value, bool) or not isinstance(value, typ):
-        raise ConfigError(f"{where}.{key} must be {typ.__name__}, got {type(value).__name__}")
-    return value
-
-
-def _check_keys(table: dict[str, Any], known: frozenset[str], where: str) -> None:
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}")
-
-
 def parse_model(table: Any, where: str) -> ModelSpec:
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
-    _check_keys(table, _MODEL_KEYS, where)
-    backend = _get(table, "backend", str, where, "llama")
-    path = _get(table, "path", str, where, BUNDLED if backend == "llama" else "")
-    name = _get(table, "name", str, where, "")
+    check_keys(table, _MODEL_KEYS, where)
+    backend = get(table, "backend", str, where, "llama")
+    path = get(table, "path", str, where, BUNDLED if backend == "llama" else "")
+    name = get(table, "name", str, where, "")
     if backend == "fake" and not (path or name):
         raise ConfigError(f"{where}: a fake model needs a name")
     return ModelSpec(
         path=path,
         name=name,
-        chat_format=_get(table, "chat_format", str, where, None),
-        slots=_get(table, "slots", int, where, 1),
-        n_ctx=_get(table, "n_ctx", int, where, 2048),
-        n_gpu_layers=_get(table, "n_gpu_layers", int, where, None),
-        queue_limit=_get(table, "queue_limit", int, where, 8),
+        chat_format=get(table, "chat_format", str, where, None),
+        slots=get(table, "slots", int, where, 1),
+        n_ctx=get(table, "n_ctx", int, where, 2048),
+        n_gpu_layers=get(table, "n_gpu_layers", int, where, None),
+        queue_limit=get(table, "queue_limit", int, where, 8),
         backend=backend,
     )
 
@@ -182,19 +146,19 @@ def parse_model(table: Any, where: str) -> ModelSpec:
 def parse_config(doc: dict[str, Any]) -> AgentConfig:
     """The config of a decoded TOML document, not yet validated (flags may still change it)."""
     doc = expand_env(doc, "config")
-    _check_keys(doc, TABLES, "config (top level)")
+    check_keys(doc, TABLES, "config (top level)")
     agent = doc.get("agent", {})
     if not isinstance(agent, dict):
         raise ConfigError("[agent] must be a table")
-    _check_keys(agent, _AGENT_KEYS, "agent")
+    check_keys(agent, _AGENT_KEYS, "agent")
     models = doc.get("models", [])
     if not isinstance(models, list):
         raise ConfigError("models must be an array of tables ([[models]])")
     cfg = AgentConfig(models=[parse_model(m, f"models[{i}]") for i, m in enumerate(models)])
-    cfg.host = _get(agent, "host", str, "agent", cfg.host)
-    cfg.port = _get(agent, "port", int, "agent", cfg.port)
-    cfg.api_key = _get(agent, "api_key", str, "agent", None) or None
-    cfg.max_body_bytes = _get(agent, "max_body_bytes", int, "agent", cfg.max_body_bytes)
+    cfg.host = get(agent, "host", str, "agent", cfg.host)
+    cfg.port = get(agent, "port", int, "agent", cfg.port)
+    cfg.api_key = get(agent, "api_key", str, "agent", None) or None
+    cfg.max_body_bytes = get(agent, "max_body_bytes", int, "agent", cfg.max_body_bytes)
     if "control" in doc:
         try:
             cfg.control = parse_control(doc["control"])
@@ -207,11 +171,4 @@ def load_config(path: Path | None) -> AgentConfig:
     """The TOML file's config (defaults without a file); call `.validate()` once flags are applied."""
     if path is None:
         return AgentConfig()
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return parse_config(doc)
+    return parse_config(read_toml(path))

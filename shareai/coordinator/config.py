@@ -54,20 +54,15 @@ error naming it, never an empty key.
 
 from __future__ import annotations
 
-import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shareai.tomlconfig import ConfigError, expand_env, get, read_toml
+
 POLICIES = ("cheapest", "fastest", "least-loaded", "prefer-nodes", "nodes-only", "weighted")
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HOST_PORT = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):\d{1,5}$")
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the key."""
 
 
 @dataclass(slots=True)
@@ -194,34 +189,6 @@ class CoordinatorConfig:
         }
 
 
-def _expand(value: Any, where: str) -> Any:
-    if isinstance(value, str):
-        def sub(m: re.Match[str]) -> str:
-            name = m.group(1)
-            if name not in os.environ:
-                raise ConfigError(f"{where}: environment variable {name} is not set")
-            return os.environ[name]
-        return _ENV.sub(sub, value)
-    if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}") for k, v in value.items()}
-    return value
-
-
-def _get(table: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str, default: Any) -> Any:
-    if key not in table:
-        return default
-    value = table[key]
-    if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if isinstance(value, bool) and typ is not bool:
-        raise ConfigError(f"{where}.{key} must be {getattr(typ, '__name__', typ)}, got a boolean")
-    if not isinstance(value, typ):
-        raise ConfigError(f"{where}.{key} must be {getattr(typ, '__name__', typ)}, got {type(value).__name__}")
-    return value
-
-
 def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
     value = doc.get(key, {})
     if not isinstance(value, dict):
@@ -230,50 +197,50 @@ def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
-    doc = _expand(doc, "config")
+    doc = expand_env(doc, "config")
     known = {"server", "fleet", "routing", "nodes", "auth", "providers", "governance"}
     unknown = set(doc) - known
     if unknown:
         raise ConfigError(f"unknown top-level key(s): {sorted(unknown)}")
     cfg = CoordinatorConfig()
     server = _table(doc, "server")
-    cfg.http_host = _get(server, "http_host", str, "server", cfg.http_host)
-    cfg.http_port = _get(server, "http_port", int, "server", cfg.http_port)
-    cfg.grpc_host = _get(server, "grpc_host", str, "server", cfg.grpc_host)
-    cfg.grpc_port = _get(server, "grpc_port", int, "server", cfg.grpc_port)
+    cfg.http_host = get(server, "http_host", str, "server", cfg.http_host)
+    cfg.http_port = get(server, "http_port", int, "server", cfg.http_port)
+    cfg.grpc_host = get(server, "grpc_host", str, "server", cfg.grpc_host)
+    cfg.grpc_port = get(server, "grpc_port", int, "server", cfg.grpc_port)
     if "data_dir" in server:
-        cfg.data_dir = Path(_get(server, "data_dir", str, "server", "")).expanduser()
-    cfg.max_body_bytes = _get(server, "max_body_bytes", int, "server", cfg.max_body_bytes)
-    cfg.public_url = _get(server, "public_url", str, "server", None)
-    cfg.public_grpc = _get(server, "public_grpc", str, "server", None)
+        cfg.data_dir = Path(get(server, "data_dir", str, "server", "")).expanduser()
+    cfg.max_body_bytes = get(server, "max_body_bytes", int, "server", cfg.max_body_bytes)
+    cfg.public_url = get(server, "public_url", str, "server", None)
+    cfg.public_grpc = get(server, "public_grpc", str, "server", None)
     for key in ("tls_cert", "tls_key"):
-        path = _get(server, key, str, "server", None)
+        path = get(server, key, str, "server", None)
         setattr(cfg, key, Path(path).expanduser() if path else None)
     fleet = _table(doc, "fleet")
-    cfg.heartbeat_interval_s = _get(fleet, "heartbeat_interval_s", float, "fleet", cfg.heartbeat_interval_s)
-    cfg.patience = _get(fleet, "patience", int, "fleet", cfg.patience)
+    cfg.heartbeat_interval_s = get(fleet, "heartbeat_interval_s", float, "fleet", cfg.heartbeat_interval_s)
+    cfg.patience = get(fleet, "patience", int, "fleet", cfg.patience)
     routing = _table(doc, "routing")
-    cfg.default_policy = _get(routing, "default_policy", str, "routing", cfg.default_policy)
-    cfg.breaker_threshold = _get(routing, "breaker_threshold", int, "routing", cfg.breaker_threshold)
-    cfg.breaker_cooldown_s = _get(routing, "breaker_cooldown_s", float, "routing", cfg.breaker_cooldown_s)
-    cfg.node_timeout_s = _get(routing, "node_timeout_s", float, "routing", cfg.node_timeout_s)
+    cfg.default_policy = get(routing, "default_policy", str, "routing", cfg.default_policy)
+    cfg.breaker_threshold = get(routing, "breaker_threshold", int, "routing", cfg.breaker_threshold)
+    cfg.breaker_cooldown_s = get(routing, "breaker_cooldown_s", float, "routing", cfg.breaker_cooldown_s)
+    cfg.node_timeout_s = get(routing, "node_timeout_s", float, "routing", cfg.node_timeout_s)
     nodes = _table(doc, "nodes")
     cfg.node_pricing = NodePricing(
-        input_per_mtok=_get(nodes, "input_per_mtok", float, "nodes", 0.0),
-        output_per_mtok=_get(nodes, "output_per_mtok", float, "nodes", 0.0),
-        energy_per_kwh=_get(nodes, "energy_per_kwh", float, "nodes", 0.0),
+        input_per_mtok=get(nodes, "input_per_mtok", float, "nodes", 0.0),
+        output_per_mtok=get(nodes, "output_per_mtok", float, "nodes", 0.0),
+        energy_per_kwh=get(nodes, "energy_per_kwh", float, "nodes", 0.0),
     )
     gov = _table(doc, "governance")
     unknown_gov = set(gov) - {"cache_max_bytes", "usage_flush_interval_s"}
     if unknown_gov:
         raise ConfigError(f"governance: unknown key(s) {sorted(unknown_gov)}")
     cfg.governance = GovernanceConfig(
-        cache_max_bytes=_get(gov, "cache_max_bytes", int, "governance", cfg.governance.cache_max_bytes),
-        usage_flush_interval_s=_get(gov, "usage_flush_interval_s", float, "governance",
+        cache_max_bytes=get(gov, "cache_max_bytes", int, "governance", cfg.governance.cache_max_bytes),
+        usage_flush_interval_s=get(gov, "usage_flush_interval_s", float, "governance",
                                     cfg.governance.usage_flush_interval_s),
     )
     auth = _table(doc, "auth")
-    cfg.api_keys = [k for k in _get(auth, "api_keys", list, "auth", []) if k]
+    cfg.api_keys = [k for k in get(auth, "api_keys", list, "auth", []) if k]
     providers = doc.get("providers", [])
     if not isinstance(providers, list):
         raise ConfigError("providers must be an array of tables ([[providers]])")
@@ -281,31 +248,31 @@ def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
         where = f"providers[{i}]"
         if not isinstance(p, dict):
             raise ConfigError(f"{where} must be a table")
-        name = _get(p, "name", str, where, None)
-        base_url = _get(p, "base_url", str, where, None)
+        name = get(p, "name", str, where, None)
+        base_url = get(p, "base_url", str, where, None)
         if not name or not base_url:
             raise ConfigError(f"{where} needs name and base_url")
         models = []
-        for j, m in enumerate(_get(p, "models", list, where, [])):
+        for j, m in enumerate(get(p, "models", list, where, [])):
             mwhere = f"providers.{name}.models[{j}]"
             if not isinstance(m, dict) or not isinstance(m.get("name"), str):
                 raise ConfigError(f"{mwhere} needs a name")
             models.append(ProviderModel(
                 name=m["name"],
-                upstream=_get(m, "upstream", str, mwhere, m["name"]),
-                input_per_mtok=_get(m, "input_per_mtok", float, mwhere, 0.0),
-                output_per_mtok=_get(m, "output_per_mtok", float, mwhere, 0.0),
-                embeddings=_get(m, "embeddings", bool, mwhere, False),
+                upstream=get(m, "upstream", str, mwhere, m["name"]),
+                input_per_mtok=get(m, "input_per_mtok", float, mwhere, 0.0),
+                output_per_mtok=get(m, "output_per_mtok", float, mwhere, 0.0),
+                embeddings=get(m, "embeddings", bool, mwhere, False),
             ))
-        keys = _get(p, "api_keys", list, where, [])
+        keys = get(p, "api_keys", list, where, [])
         if not all(isinstance(k, str) for k in keys):
             raise ConfigError(f"{where}.api_keys must be strings")
         cfg.providers.append(ProviderConfig(
             name=name,
             base_url=base_url.rstrip("/"),
             api_keys=[k for k in keys if k],
-            timeout_s=_get(p, "timeout_s", float, where, 30.0),
-            weight=_get(p, "weight", float, where, 1.0),
+            timeout_s=get(p, "timeout_s", float, where, 30.0),
+            weight=get(p, "weight", float, where, 1.0),
             models=models,
         ))
     return cfg.validate()
@@ -314,11 +281,4 @@ def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
 def load_config(path: Path | None) -> CoordinatorConfig:
     if path is None:
         return CoordinatorConfig().validate()
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return parse_config(doc)
+    return parse_config(read_toml(path))
