@@ -13,6 +13,8 @@ come from `[server] public_url` when set (behind a proxy or NAT, set it), else f
 header the client used to reach us; the gRPC address is `[server] public_grpc` when set, else that
 host with the bound gRPC port. Whatever
 is filled in is validated first, because it lands inside a script someone pipes into a shell.
+A coordinator that serves gRPC over TLS (`[server] tls_cert/tls_key`) also fills the TLS marker, so
+the scripts it serves enroll and run the agent with `--tls` unless told `--no-tls`.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ SCRIPTS: dict[str, tuple[str, str]] = {
 }
 
 # Marker lines, exactly as they appear in the scripts, and the variable each one carries.
-SH_MARKERS = {"coordinator": 'SHAREAI_COORDINATOR=""', "url": 'SHAREAI_URL=""'}
-PS1_MARKERS = {"coordinator": '$ShareaiCoordinator = ""'}
+SH_MARKERS = {"coordinator": 'SHAREAI_COORDINATOR=""', "url": 'SHAREAI_URL=""', "tls": 'SHAREAI_TLS=""'}
+PS1_MARKERS = {"coordinator": '$ShareaiCoordinator = ""', "tls": "$ShareaiTls = $false"}
 
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
                    r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])$")
@@ -53,6 +55,7 @@ _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za
 class Addresses:
     url: str  # the HTTP API, e.g. "http://coord.example:8080"
     coordinator: str  # the gRPC control plane, e.g. "coord.example:50051"
+    tls: bool = False  # the control plane is served over TLS
 
 
 def script_text(filename: str) -> str:
@@ -66,7 +69,7 @@ def _checked_host(host: str) -> str:
 
 
 def advertised_addresses(*, public_url: str | None, host_header: str | None, scheme: str, grpc_port: int,
-                         public_grpc: str | None = None) -> Addresses:
+                         public_grpc: str | None = None, tls: bool = False) -> Addresses:
     """Where installed agents should reach this coordinator. Pure: the route passes what it sees."""
     if public_url:
         parts = urlsplit(public_url)
@@ -88,7 +91,7 @@ def advertised_addresses(*, public_url: str | None, host_header: str | None, sch
     if any(c in url for c in "\"'`$\\ \t\r\n"):
         raise InvalidRequest(f"Refusing to embed {url!r} in an install script.")
     # public_grpc is validated as HOST:PORT by the config (no quotes, spaces or `$` can reach a script).
-    return Addresses(url=url, coordinator=public_grpc or f"{host}:{grpc_port}")
+    return Addresses(url=url, coordinator=public_grpc or f"{host}:{grpc_port}", tls=tls)
 
 
 def render(filename: str, addresses: Addresses) -> str:
@@ -96,11 +99,15 @@ def render(filename: str, addresses: Addresses) -> str:
     text = script_text(filename)
     if filename.endswith(".ps1"):
         fills = {PS1_MARKERS["coordinator"]: f'$ShareaiCoordinator = "{addresses.coordinator}"'}
+        if addresses.tls:
+            fills[PS1_MARKERS["tls"]] = "$ShareaiTls = $true"
     else:
         fills = {
             SH_MARKERS["coordinator"]: f'SHAREAI_COORDINATOR="{addresses.coordinator}"',
             SH_MARKERS["url"]: f'SHAREAI_URL="{addresses.url}"',
         }
+        if addresses.tls:
+            fills[SH_MARKERS["tls"]] = 'SHAREAI_TLS="1"'
     lines = text.split("\n")
     for marker, filled in fills.items():
         hits = [i for i, line in enumerate(lines) if line == marker]
@@ -137,6 +144,7 @@ class InstallSubsystem:
             scheme=request.scheme,
             grpc_port=self._coord.grpc_port,
             public_grpc=self._coord.config.public_grpc,
+            tls=self._coord.config.tls,
         )
         return web.Response(text=render(filename, addresses), content_type=content_type, charset="utf-8",
                             headers={"Cache-Control": "no-store"})

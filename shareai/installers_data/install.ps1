@@ -9,6 +9,12 @@
     the owner's session (so idle-time mode sees their activity). Running it again upgrades in place
     and keeps the enrollment. -Uninstall removes the task and the virtualenv.
 
+    -Tls: the coordinator serves gRPC over TLS (`shareai-coordinator serve --tls-cert/--tls-key`);
+    -TlsCa PATH adds a CA bundle for a private CA (and implies -Tls). The choice is kept in the data
+    dir (install-tls, and the CA copied to tls-ca.pem), so a re-run without them keeps it and the
+    task runs `shareai-agent run --tls [--tls-ca ...]`; -NoTls drops it. A coordinator that serves
+    TLS makes -Tls the default of the script it serves.
+
     Served by the coordinator at GET /install.ps1 with its address filled in:
         & ([scriptblock]::Create((irm http://COORDINATOR:8080/install.ps1))) -Token TOKEN
     or from a checkout (elevated PowerShell):
@@ -22,6 +28,9 @@ param(
     [string]$Token = "",
     [string]$Coordinator = "",
     [string]$Name = "",
+    [switch]$Tls,
+    [string]$TlsCa = "",
+    [switch]$NoTls,
     [string]$Prefix = "$env:ProgramData\shareai\venv",
     [string]$DataDir = "$env:ProgramData\shareai\data",
     [string]$Source = "shareai[agent]",
@@ -42,6 +51,8 @@ Set-StrictMode -Version Latest
 
 # Filled in by the coordinator that serves this script (GET /install.ps1); empty in the repository.
 $ShareaiCoordinator = ""
+# Set to $true by a coordinator that serves gRPC over TLS; $false in the repository.
+$ShareaiTls = $false
 
 $TaskName = "shareai-agent"
 $Agent = Join-Path $Prefix "Scripts\shareai-agent.exe"
@@ -95,7 +106,7 @@ function Install-Venv {
 
 function Invoke-Enroll {
     if (-not $Token) {
-        if ((Test-Path $DataDir) -and (Get-ChildItem $DataDir -Force | Select-Object -First 1)) {
+        if (Test-Path (Join-Path $DataDir "identity.json")) {
             Say "no -Token: keeping the existing enrollment in $DataDir"
         } else {
             Say "no -Token: not enrolled yet; later run: & '$Agent' enroll --token TOKEN --coordinator HOST:50051 --data-dir '$DataDir'"
@@ -106,6 +117,12 @@ function Invoke-Enroll {
     Say "enrolling with $script:ShareaiCoordinator"
     $enrollArgs = @("enroll", "--token", $Token, "--coordinator", $script:ShareaiCoordinator, "--data-dir", $DataDir)
     if ($Name) { $enrollArgs += @("--name", $Name) }
+    if ($script:UseTls) {
+        $enrollArgs += "--tls"
+        # The CA given now, else the copy kept by an earlier run.
+        $ca = if ($TlsCa) { $TlsCa } else { $script:RunTlsCa }
+        if ($ca) { $enrollArgs += @("--tls-ca", $ca) }
+    }
     & $Agent @enrollArgs
     switch ($LASTEXITCODE) {
         0 { Say "enrolled" }
@@ -120,7 +137,19 @@ function Get-RunArguments {
     if ($Model) { $words += @("--model", $Model) }
     if ($ModelName) { $words += @("--model-name", $ModelName) }
     if ($ChatFormat) { $words += @("--chat-format", $ChatFormat) }
+    if ($script:UseTls) { $words += "--tls" }
+    if ($script:RunTlsCa) { $words += @("--tls-ca", $script:RunTlsCa) }
     return ($words | ForEach-Object { '"' + ($_ -replace '"', '\"') + '"' }) -join " "
+}
+
+# Keep the TLS choice (and a copy of the CA) with the enrollment, for the task and later runs.
+function Save-TlsChoice {
+    if (-not $script:UseTls) {
+        Remove-Item -Force -ErrorAction SilentlyContinue $TlsState, $TlsCaCopy
+        return
+    }
+    if ($TlsCa -and ($TlsCa -ne $TlsCaCopy)) { Copy-Item -Force $TlsCa $TlsCaCopy }
+    Set-Content -Path $TlsState -Value "# Written by the shareai installer: the agent reaches its coordinator over TLS."
 }
 
 function Register-AgentTask {
@@ -171,9 +200,22 @@ if ($needsAdmin -and -not (Test-Admin)) { Fail "run from an elevated PowerShell 
 
 if ($Uninstall) { Invoke-Uninstall; exit 0 }
 
+# TLS: an explicit switch wins; otherwise the choice kept in the data dir, or the serving coordinator's.
+if ($NoTls -and ($Tls -or $TlsCa)) { Fail "-NoTls goes alone, without -Tls or -TlsCa" }
+if ($TlsCa) {
+    if (-not (Test-Path $TlsCa -PathType Leaf)) { Fail "-TlsCa ${TlsCa}: no such file" }
+    $TlsCa = (Resolve-Path $TlsCa).Path
+}
+$TlsState = Join-Path $DataDir "install-tls"
+$TlsCaCopy = Join-Path $DataDir "tls-ca.pem"
+$UseTls = if ($NoTls) { $false } elseif ($Tls -or $TlsCa) { $true } else { (Test-Path $TlsState) -or $ShareaiTls }
+# The CA the task reads: the copy in the data dir.
+$RunTlsCa = if ($UseTls -and ($TlsCa -or (Test-Path $TlsCaCopy))) { $TlsCaCopy } else { "" }
+
 Install-Venv
 New-Item -ItemType Directory -Force -Path $DataDir | Out-Null
 Invoke-Enroll
+Save-TlsChoice
 if ($NoService) {
     Say "installed without a task; run the agent with: & '$Agent' $(Get-RunArguments)"
 } else {

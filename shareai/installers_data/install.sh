@@ -6,7 +6,8 @@
 #   curl -fsSL http://COORDINATOR:8080/install.sh | sh -s -- --token TOKEN         # macOS (LaunchAgent)
 #
 # It picks the platform installer, fetches it from the same coordinator (also filled in), and
-# runs it with every argument given here (see its --help).
+# runs it with every argument given here (see its --help). A coordinator that serves gRPC over
+# TLS serves platform installers that default to --tls (add --tls-ca PATH for a private CA).
 set -eu
 
 # Filled in by the coordinator that serves this script; empty in the repository.

@@ -9,10 +9,16 @@
 # sees the owner's session and hands the machine back when they return. `--system` installs a
 # LaunchDaemon instead (sudo; /usr/local/shareai), running as --user at boot, with no session.
 # Running it again upgrades in place and keeps the enrollment.
+#
+# TLS to the coordinator: --tls, with --tls-ca for a private CA. The choice is kept in the data dir
+# (`install-tls`, the CA copied to `tls-ca.pem`), so a re-run without the flags keeps it and the job
+# runs `shareai-agent run --tls [--tls-ca ...]`; --no-tls drops it.
 set -eu
 
 # Filled in by the coordinator that serves this script (GET /install.sh); empty in the repository.
 SHAREAI_COORDINATOR=""
+# Filled in with "1" by a coordinator that serves gRPC over TLS; empty in the repository.
+SHAREAI_TLS=""
 
 LABEL="ai.shareai.agent"
 SYSTEM=0
@@ -30,6 +36,8 @@ CHAT_FORMAT=""
 PIP_ARGS=""
 ACTION="install"
 PURGE=0
+TLS=""
+TLS_CA=""
 LOAD=1
 
 usage() {
@@ -38,6 +46,10 @@ Usage: install.sh [options]
   --token TOKEN          enrollment token (shareai-coordinator token create --org ORG)
   --coordinator H:P      the coordinator's gRPC address (default: the coordinator that served this script)
   --name NAME            node name shown in the fleet (default: the hostname)
+  --tls                  the coordinator serves gRPC over TLS (default when the coordinator that
+                         served this script does; a re-run keeps the choice)
+  --tls-ca PATH          CA bundle for a coordinator certificate from a private CA (implies --tls)
+  --no-tls               plaintext gRPC; forgets a TLS choice kept from an earlier run
   --system               LaunchDaemon at boot (needs sudo) instead of the user's LaunchAgent
   --user NAME            with --system: the account the daemon runs as (default: $SUDO_USER)
   --prefix DIR           virtualenv location (default ~/.shareai/venv, /usr/local/shareai with --system)
@@ -68,6 +80,9 @@ while [ "$#" -gt 0 ]; do
         --token) need_value "$@"; TOKEN=$2; shift 2 ;;
         --coordinator) need_value "$@"; SHAREAI_COORDINATOR=$2; shift 2 ;;
         --name) need_value "$@"; NAME=$2; shift 2 ;;
+        --tls) TLS=1; shift ;;
+        --tls-ca) need_value "$@"; TLS=1; TLS_CA=$2; shift 2 ;;
+        --no-tls) TLS=0; TLS_CA=""; shift ;;
         --system) SYSTEM=1; shift ;;
         --user) need_value "$@"; RUN_USER=$2; shift 2 ;;
         --prefix) need_value "$@"; PREFIX=$2; shift 2 ;;
@@ -111,7 +126,18 @@ PREFIX=$(absolute "$PREFIX")
 DATA_DIR=$(absolute "$DATA_DIR")
 [ -z "$CONFIG" ] || CONFIG=$(absolute "$CONFIG")
 [ -z "$MODEL" ] || MODEL=$(absolute "$MODEL")
+[ -z "$TLS_CA" ] || TLS_CA=$(absolute "$TLS_CA")
 AGENT="$PREFIX/bin/shareai-agent"
+
+# TLS: an explicit flag wins; otherwise the choice kept in the data dir, or the serving coordinator's.
+TLS_STATE="$DATA_DIR/install-tls"
+TLS_CA_COPY="$DATA_DIR/tls-ca.pem"
+if [ -z "$TLS" ]; then
+    if [ -f "$TLS_STATE" ] || [ "$SHAREAI_TLS" = "1" ]; then TLS=1; else TLS=0; fi
+fi
+# The CA the service reads: the copy in the data dir (the service's user may not read the original).
+RUN_TLS_CA=""
+if [ "$TLS" = "1" ] && { [ -n "$TLS_CA" ] || [ -f "$TLS_CA_COPY" ]; }; then RUN_TLS_CA="$TLS_CA_COPY"; fi
 PLIST="$PLIST_DIR/$LABEL.plist"
 
 xml() { printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
@@ -137,6 +163,8 @@ EOF
     if [ -n "$MODEL" ]; then string --model; string "$MODEL"; fi
     if [ -n "$MODEL_NAME" ]; then string --model-name; string "$MODEL_NAME"; fi
     if [ -n "$CHAT_FORMAT" ]; then string --chat-format; string "$CHAT_FORMAT"; fi
+    if [ "$TLS" = "1" ]; then string --tls; fi
+    if [ -n "$RUN_TLS_CA" ]; then string --tls-ca; string "$RUN_TLS_CA"; fi
     cat <<EOF
     </array>
     <key>WorkingDirectory</key>
@@ -209,27 +237,52 @@ install_venv() {
     [ -x "$AGENT" ] || die "$AGENT is missing after the install"
 }
 
-has_identity() { [ -d "$DATA_DIR" ] && [ -n "$(ls -A "$DATA_DIR" 2>/dev/null)" ]; }
+has_identity() { [ -f "$DATA_DIR/identity.json" ]; }
+
+# Keep the TLS choice (and a copy of the CA) with the enrollment, for the service and later runs.
+save_tls() {
+    if [ "$TLS" != "1" ]; then
+        rm -f "$TLS_STATE" "$TLS_CA_COPY"
+        return
+    fi
+    if [ -n "$TLS_CA" ] && [ "$TLS_CA" != "$TLS_CA_COPY" ]; then
+        cp "$TLS_CA" "$TLS_CA_COPY.tmp"
+        chmod 0644 "$TLS_CA_COPY.tmp"
+        mv "$TLS_CA_COPY.tmp" "$TLS_CA_COPY"
+    fi
+    printf '# Written by the shareai installer: the agent reaches its coordinator over TLS.\n' > "$TLS_STATE"
+}
 
 enroll() {
+    tls_note=""
+    [ "$TLS" != "1" ] || tls_note=" --tls"
+    [ -z "$RUN_TLS_CA" ] || tls_note="$tls_note --tls-ca $RUN_TLS_CA"
     if [ -z "$TOKEN" ]; then
         if has_identity; then
             say "no --token: keeping the existing enrollment in $DATA_DIR"
         else
-            say "no --token: not enrolled yet; later run: $AGENT enroll --token TOKEN --coordinator HOST:50051 --data-dir $DATA_DIR"
+            say "no --token: not enrolled yet; later run: $AGENT enroll --token TOKEN --coordinator HOST:50051 --data-dir $DATA_DIR$tls_note"
         fi
         return
     fi
     [ -n "$SHAREAI_COORDINATOR" ] || die "--coordinator HOST:PORT is needed with --token"
-    say "enrolling with $SHAREAI_COORDINATOR"
+    over=""
+    [ "$TLS" != "1" ] || over=" over TLS"
+    say "enrolling with $SHAREAI_COORDINATOR$over"
     set -- enroll --token "$TOKEN" --coordinator "$SHAREAI_COORDINATOR" --data-dir "$DATA_DIR"
     [ -z "$NAME" ] || set -- "$@" --name "$NAME"
+    if [ "$TLS" = "1" ]; then
+        set -- "$@" --tls
+        # The CA given now (root may read what the service user cannot), else the kept copy.
+        ca="${TLS_CA:-$RUN_TLS_CA}"
+        [ -z "$ca" ] || set -- "$@" --tls-ca "$ca"
+    fi
     status=0
     "$AGENT" "$@" || status=$?
     case "$status" in
         0) say "enrolled" ;;
         2) die "enrollment refused (exit 2): the token is wrong, expired or used up; create one with 'shareai-coordinator token create'" ;;
-        *) die "enrollment failed (exit $status): is the coordinator reachable at $SHAREAI_COORDINATOR?" ;;
+        *) die "enrollment failed (exit $status): is the coordinator reachable at $SHAREAI_COORDINATOR$over? (--tls, --tls-ca or --no-tls)" ;;
     esac
 }
 
@@ -285,10 +338,12 @@ main() {
     if [ -n "$(ls -A "$PREFIX" 2>/dev/null)" ] && ! is_venv "$PREFIX"; then
         die "$PREFIX exists and is not a virtualenv; choose another --prefix"
     fi
+    if [ -n "$TLS_CA" ] && [ ! -f "$TLS_CA" ]; then die "--tls-ca $TLS_CA: no such file"; fi
     install_venv
     mkdir -p "$DATA_DIR"
     chmod 0700 "$DATA_DIR"
     enroll
+    save_tls
     if [ "$SYSTEM" -eq 1 ]; then
         chown -R "$RUN_USER" "$DATA_DIR"
     fi

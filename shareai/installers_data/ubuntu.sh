@@ -11,11 +11,18 @@
 # upgrades in place and keeps the enrollment. Without systemd (containers, WSL1) or without root,
 # it installs and enrolls, then prints the command that runs the agent.
 #
+# TLS to the coordinator (`shareai-coordinator serve --tls-cert/--tls-key`): --tls, with --tls-ca
+# for a private CA. The choice is kept in the data dir (`install-tls`; the CA is copied to
+# `tls-ca.pem`, readable by the service user), so a re-run without the flags keeps it and the
+# service runs `shareai-agent run --tls [--tls-ca ...]`; --no-tls drops it.
+#
 # POSIX sh on purpose: `curl ... | sh` runs it under dash on Ubuntu.
 set -eu
 
 # Filled in by the coordinator that serves this script (GET /install.sh); empty in the repository.
 SHAREAI_COORDINATOR=""
+# Filled in with "1" by a coordinator that serves gRPC over TLS; empty in the repository.
+SHAREAI_TLS=""
 
 UNIT_NAME="shareai-agent.service"
 PREFIX="/opt/shareai"
@@ -33,6 +40,8 @@ PIP_ARGS=""
 SERVICE="auto"
 ACTION="install"
 PURGE=0
+TLS=""
+TLS_CA=""
 UNIT_DIR="${SHAREAI_SYSTEMD_DIR:-/etc/systemd/system}"
 
 usage() {
@@ -41,6 +50,10 @@ Usage: install.sh [options]
   --token TOKEN          enrollment token (shareai-coordinator token create --org ORG)
   --coordinator H:P      the coordinator's gRPC address (default: the coordinator that served this script)
   --name NAME            node name shown in the fleet (default: the hostname)
+  --tls                  the coordinator serves gRPC over TLS (default when the coordinator that
+                         served this script does; a re-run keeps the choice)
+  --tls-ca PATH          CA bundle for a coordinator certificate from a private CA (implies --tls)
+  --no-tls               plaintext gRPC; forgets a TLS choice kept from an earlier run
   --prefix DIR           virtualenv location (default /opt/shareai)
   --data-dir DIR         agent state: identity, models cache (default /var/lib/shareai)
   --user NAME            system user the service runs as (default shareai)
@@ -70,6 +83,9 @@ while [ "$#" -gt 0 ]; do
         --token) need_value "$@"; TOKEN=$2; shift 2 ;;
         --coordinator) need_value "$@"; SHAREAI_COORDINATOR=$2; shift 2 ;;
         --name) need_value "$@"; NAME=$2; shift 2 ;;
+        --tls) TLS=1; shift ;;
+        --tls-ca) need_value "$@"; TLS=1; TLS_CA=$2; shift 2 ;;
+        --no-tls) TLS=0; TLS_CA=""; shift ;;
         --prefix) need_value "$@"; PREFIX=$2; shift 2 ;;
         --data-dir) need_value "$@"; DATA_DIR=$2; shift 2 ;;
         --user) need_value "$@"; SERVICE_USER=$2; shift 2 ;;
@@ -99,10 +115,21 @@ PREFIX=$(absolute "$PREFIX")
 DATA_DIR=$(absolute "$DATA_DIR")
 [ -z "$CONFIG" ] || CONFIG=$(absolute "$CONFIG")
 [ -z "$MODEL" ] || MODEL=$(absolute "$MODEL")
+[ -z "$TLS_CA" ] || TLS_CA=$(absolute "$TLS_CA")
 case "$PREFIX$DATA_DIR" in
     *[[:space:]]*) die "--prefix and --data-dir must not contain spaces" ;;
 esac
 AGENT="$PREFIX/bin/shareai-agent"
+
+# TLS: an explicit flag wins; otherwise the choice kept in the data dir, or the serving coordinator's.
+TLS_STATE="$DATA_DIR/install-tls"
+TLS_CA_COPY="$DATA_DIR/tls-ca.pem"
+if [ -z "$TLS" ]; then
+    if [ -f "$TLS_STATE" ] || [ "$SHAREAI_TLS" = "1" ]; then TLS=1; else TLS=0; fi
+fi
+# The CA the service reads: the copy in the data dir (the service's user may not read the original).
+RUN_TLS_CA=""
+if [ "$TLS" = "1" ] && { [ -n "$TLS_CA" ] || [ -f "$TLS_CA_COPY" ]; }; then RUN_TLS_CA="$TLS_CA_COPY"; fi
 
 has_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
 is_root() { [ "$(id -u)" -eq 0 ]; }
@@ -114,6 +141,8 @@ run_words() {
     [ -z "$MODEL" ] || printf '%s\n' --model "$MODEL"
     [ -z "$MODEL_NAME" ] || printf '%s\n' --model-name "$MODEL_NAME"
     [ -z "$CHAT_FORMAT" ] || printf '%s\n' --chat-format "$CHAT_FORMAT"
+    [ "$TLS" != "1" ] || printf '%s\n' --tls
+    [ -z "$RUN_TLS_CA" ] || printf '%s\n' --tls-ca "$RUN_TLS_CA"
 }
 
 # One double-quoted systemd word per input line (systemd.service(5) "Command lines").
@@ -208,27 +237,52 @@ install_venv() {
     [ -x "$AGENT" ] || die "$AGENT is missing after the install"
 }
 
-has_identity() { [ -d "$DATA_DIR" ] && [ -n "$(ls -A "$DATA_DIR" 2>/dev/null)" ]; }
+has_identity() { [ -f "$DATA_DIR/identity.json" ]; }
+
+# Keep the TLS choice (and a copy of the CA) with the enrollment, for the service and later runs.
+save_tls() {
+    if [ "$TLS" != "1" ]; then
+        rm -f "$TLS_STATE" "$TLS_CA_COPY"
+        return
+    fi
+    if [ -n "$TLS_CA" ] && [ "$TLS_CA" != "$TLS_CA_COPY" ]; then
+        cp "$TLS_CA" "$TLS_CA_COPY.tmp"
+        chmod 0644 "$TLS_CA_COPY.tmp"
+        mv "$TLS_CA_COPY.tmp" "$TLS_CA_COPY"
+    fi
+    printf '# Written by the shareai installer: the agent reaches its coordinator over TLS.\n' > "$TLS_STATE"
+}
 
 enroll() {
+    tls_note=""
+    [ "$TLS" != "1" ] || tls_note=" --tls"
+    [ -z "$RUN_TLS_CA" ] || tls_note="$tls_note --tls-ca $RUN_TLS_CA"
     if [ -z "$TOKEN" ]; then
         if has_identity; then
             say "no --token: keeping the existing enrollment in $DATA_DIR"
         else
-            say "no --token: not enrolled yet; later run: $AGENT enroll --token TOKEN --coordinator HOST:50051 --data-dir $DATA_DIR"
+            say "no --token: not enrolled yet; later run: $AGENT enroll --token TOKEN --coordinator HOST:50051 --data-dir $DATA_DIR$tls_note"
         fi
         return
     fi
     [ -n "$SHAREAI_COORDINATOR" ] || die "--coordinator HOST:PORT is needed with --token"
-    say "enrolling with $SHAREAI_COORDINATOR"
+    over=""
+    [ "$TLS" != "1" ] || over=" over TLS"
+    say "enrolling with $SHAREAI_COORDINATOR$over"
     set -- enroll --token "$TOKEN" --coordinator "$SHAREAI_COORDINATOR" --data-dir "$DATA_DIR"
     [ -z "$NAME" ] || set -- "$@" --name "$NAME"
+    if [ "$TLS" = "1" ]; then
+        set -- "$@" --tls
+        # The CA given now (root may read what the service user cannot), else the kept copy.
+        ca="${TLS_CA:-$RUN_TLS_CA}"
+        [ -z "$ca" ] || set -- "$@" --tls-ca "$ca"
+    fi
     status=0
     "$AGENT" "$@" || status=$?
     case "$status" in
         0) say "enrolled" ;;
         2) die "enrollment refused (exit 2): the token is wrong, expired or used up; create one with 'shareai-coordinator token create'" ;;
-        *) die "enrollment failed (exit $status): is the coordinator reachable at $SHAREAI_COORDINATOR?" ;;
+        *) die "enrollment failed (exit $status): is the coordinator reachable at $SHAREAI_COORDINATOR$over? (--tls, --tls-ca or --no-tls)" ;;
     esac
 }
 
@@ -292,10 +346,12 @@ main() {
     if [ -n "$(ls -A "$PREFIX" 2>/dev/null)" ] && ! is_venv "$PREFIX"; then
         die "$PREFIX exists and is not a virtualenv; choose another --prefix"
     fi
+    if [ -n "$TLS_CA" ] && [ ! -f "$TLS_CA" ]; then die "--tls-ca $TLS_CA: no such file"; fi
     install_venv
     mkdir -p "$DATA_DIR"
     chmod 0700 "$DATA_DIR"
     enroll
+    save_tls
     if [ "$SERVICE" = "systemd" ]; then
         ensure_user
         chown -R "$SERVICE_USER:$SERVICE_USER" "$DATA_DIR"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from shareai.coordinator.install_routes import (
     advertised_addresses,
 )
 from shareai.wire.errors import InvalidRequest
+from tests.coordinator.fleet.conftest import self_signed_cert
 from tests.installers.paths import DATA
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -62,10 +65,56 @@ async def test_served_script_is_the_file_with_addresses_filled(coord: Coordinato
     grpc = f"127.0.0.1:{coord.grpc_port}"
     if route.endswith(".ps1"):
         assert f'$ShareaiCoordinator = "{grpc}"' in text.splitlines()
+        assert "$ShareaiTls = $false" in text.splitlines()  # a plaintext coordinator leaves TLS off
     elif route == "/install.sh":
         assert f'SHAREAI_URL="{coord.url}"' in text.splitlines()
     else:
         assert f'SHAREAI_COORDINATOR="{grpc}"' in text.splitlines()
+        assert 'SHAREAI_TLS=""' in text.splitlines()
+
+
+async def sh(script: str, *args: str) -> tuple[int, str]:
+    """A shell pipeline, without blocking the event loop the coordinator lives on."""
+    proc = await asyncio.create_subprocess_exec("bash", "-o", "pipefail", "-c", script, "sh", *args,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out.decode(errors="replace")
+
+
+async def test_a_tls_coordinator_serves_scripts_that_default_to_tls(tmp_path: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.fail("curl is needed for the documented one-liner (apt-get install -y curl)")
+    cert, key = self_signed_cert(tmp_path / "tls")
+    cfg = CoordinatorConfig(http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=tmp_path / "coord",
+                            tls_cert=cert, tls_key=key).validate()
+    coord = Coordinator(cfg, subsystems=[InstallSubsystem()], admin_key="sa-admin-test")
+    await coord.start()
+    try:
+        for route in ("/install/ubuntu.sh", "/install/macos.sh"):
+            _, _, text = await fetch(coord.url + route)
+            assert 'SHAREAI_TLS="1"' in text.splitlines()
+            assert unfill(text) == (DATA / SCRIPTS[route][0]).read_text()
+        _, _, text = await fetch(coord.url + "/install.ps1")
+        assert "$ShareaiTls = $true" in text.splitlines()
+        assert unfill(text) == (DATA / "install.ps1").read_text()
+        # The documented one-liner, really run (--print-unit: the unit it would install): the agent
+        # service it sets up runs over TLS without being told; --no-tls still turns it off.
+        one_liner = f'curl -fsSL --max-time 30 "{coord.url}/install.sh" | sh -s -- --print-unit "$@"'
+        common = ["--prefix", str(tmp_path / "venv"), "--data-dir", str(tmp_path / "data")]
+        rc, out = await sh(one_liner, *common)
+        assert rc == 0, out
+        exec_start = next(line for line in out.splitlines() if line.startswith("ExecStart="))
+        assert exec_start.endswith(f'"run" "--data-dir" "{tmp_path}/data" "--tls"')
+        rc, out = await sh(one_liner, *common, "--no-tls")
+        assert rc == 0, out
+        assert "--tls" not in out
+    finally:
+        await coord.stop()
 
 
 async def test_addresses_follow_the_host_the_client_used(coord: Coordinator) -> None:
@@ -101,6 +150,12 @@ async def test_public_url_wins(coord: Coordinator) -> None:
 )
 def test_advertised_addresses(host: str, expected: Addresses) -> None:
     assert advertised_addresses(public_url=None, host_header=host, scheme="http", grpc_port=50051) == expected
+
+
+def test_tls_is_carried_with_the_addresses() -> None:
+    got = advertised_addresses(public_url=None, host_header="10.0.0.5:8080", scheme="http", grpc_port=50051,
+                               tls=True)
+    assert got == Addresses(url="http://10.0.0.5:8080", coordinator="10.0.0.5:50051", tls=True)
 
 
 def test_public_grpc_overrides_the_grpc_address() -> None:

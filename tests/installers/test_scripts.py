@@ -49,10 +49,13 @@ def test_usage_lists_every_option() -> None:
         handled = {w.split(")")[0] for w in script.read_text().split() if w.startswith("--") and w.endswith(")")}
         for option in handled:
             assert option in out.stdout, f"{script.name}: {option} handled but not in --help"
+        assert {"--tls", "--tls-ca", "--no-tls"} <= handled, script.name
     bad = run("sh", str(DATA / "ubuntu.sh"), "--bogus")
     assert bad.returncode == 1 and "unknown option: --bogus" in bad.stderr
     missing = run("sh", str(DATA / "ubuntu.sh"), "--token")
     assert missing.returncode == 1 and "--token needs a value" in missing.stderr
+    missing = run("sh", str(DATA / "macos.sh"), "--tls-ca")
+    assert missing.returncode == 1 and "--tls-ca needs a value" in missing.stderr
 
 
 def unit_for(prefix: Path, data_dir: Path, *extra: str) -> str:
@@ -73,6 +76,29 @@ def test_unit_content(tmp_path: Path) -> None:
                           '"--model" "/models/m 100%%.gguf" "--model-name" "m" "--chat-format" "gemma"')
 
 
+def exec_start(unit: str) -> str:
+    return next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+
+
+def test_unit_runs_the_agent_over_tls_and_a_rerun_keeps_the_choice(tmp_path: Path) -> None:
+    venv, data = tmp_path / "venv", tmp_path / "data"
+    base = f'ExecStart="{venv}/bin/shareai-agent" "run" "--data-dir" "{data}"'
+    assert exec_start(unit_for(venv, data)) == base
+    assert exec_start(unit_for(venv, data, "--tls")) == base + ' "--tls"'
+    # The service reads the CA from its data dir (the installer copies it there for the service user).
+    with_ca = base + f' "--tls" "--tls-ca" "{data}/tls-ca.pem"'
+    assert exec_start(unit_for(venv, data, "--tls-ca", "rel/ca.pem")) == with_ca
+    # What an earlier run kept in the data dir: a re-run without the flags keeps TLS and the CA...
+    data.mkdir()
+    (data / "install-tls").write_text("# kept\n")
+    assert exec_start(unit_for(venv, data)) == base + ' "--tls"'
+    (data / "tls-ca.pem").write_text("ca\n")
+    assert exec_start(unit_for(venv, data)) == with_ca
+    # ...and --no-tls drops them.
+    assert exec_start(unit_for(venv, data, "--no-tls")) == base
+    assert exec_start(unit_for(venv, data, "--tls", "--no-tls")) == base
+
+
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
     if shutil.which("systemd-analyze") is None:
         pytest.fail("systemd-analyze is not installed (apt-get install -y systemd; `make tools` does it)")
@@ -83,7 +109,7 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     agent.chmod(0o755)
     (tmp_path / "data").mkdir()
     unit = tmp_path / "shareai-agent.service"
-    unit.write_text(unit_for(tmp_path / "venv", tmp_path / "data"))
+    unit.write_text(unit_for(tmp_path / "venv", tmp_path / "data", "--tls-ca", "/etc/ca.pem"))
     out = run("systemd-analyze", "verify", "--man=no", str(unit))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "shareai-agent.service" not in out.stderr, out.stderr  # no warnings about our unit
@@ -114,6 +140,18 @@ def test_launch_agent_plist(tmp_path: Path) -> None:
     assert "UserName" not in plist
 
 
+def test_plist_runs_the_agent_over_tls(tmp_path: Path) -> None:
+    data = f"{tmp_path}/.shareai/data"
+    base = [f"{tmp_path}/.shareai/venv/bin/shareai-agent", "run", "--data-dir", data]
+    assert plist_for("--tls", home=tmp_path)["ProgramArguments"] == [*base, "--tls"]
+    assert plist_for("--tls-ca", "/etc/ca.pem", home=tmp_path)["ProgramArguments"] == [
+        *base, "--tls", "--tls-ca", f"{data}/tls-ca.pem"]
+    Path(data).mkdir(parents=True)
+    (Path(data) / "install-tls").write_text("# kept\n")  # kept by an earlier run
+    assert plist_for(home=tmp_path)["ProgramArguments"] == [*base, "--tls"]
+    assert plist_for("--no-tls", home=tmp_path)["ProgramArguments"] == base
+
+
 def test_launch_daemon_plist(tmp_path: Path) -> None:
     plist = plist_for("--system", "--user", "owner", home=tmp_path)
     assert plist["UserName"] == "owner"
@@ -125,9 +163,18 @@ def test_launch_daemon_plist(tmp_path: Path) -> None:
 def test_powershell_script_shape() -> None:
     text = (DATA / "install.ps1").read_text()
     for param in ("$Token", "$Coordinator", "$Name", "$Prefix", "$DataDir", "$Source", "$Python", "$Model",
-                  "$ModelName", "$ChatFormat", "[switch]$Uninstall", "[switch]$AtLogon"):
+                  "$ModelName", "$ChatFormat", "[switch]$Uninstall", "[switch]$AtLogon", "[switch]$Tls",
+                  "[string]$TlsCa", "[switch]$NoTls"):
         assert param in text
     assert text.splitlines().count('$ShareaiCoordinator = ""') == 1
+    assert text.splitlines().count("$ShareaiTls = $false") == 1
+    # The task's arguments and the enrollment carry the TLS flags; the choice is kept in the data dir.
+    run_args = text[text.index("function Get-RunArguments"):text.index("function Save-TlsChoice")]
+    assert 'if ($script:UseTls) { $words += "--tls" }' in run_args
+    assert '$words += @("--tls-ca", $script:RunTlsCa)' in run_args
+    enroll = text[text.index("function Invoke-Enroll"):text.index("function Get-RunArguments")]
+    assert '$enrollArgs += "--tls"' in enroll and '$enrollArgs += @("--tls-ca", $ca)' in enroll
+    assert '(Test-Path $TlsState) -or $ShareaiTls' in text and text.index("Invoke-Enroll\nSave-TlsChoice") > 0
     assert "Register-ScheduledTask" in text and "Unregister-ScheduledTask" in text
     assert "sys.version_info >= (3, 11)" in text
     # balanced braces and parentheses: a cheap guard against a truncated edit (no pwsh here).

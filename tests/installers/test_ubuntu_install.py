@@ -7,13 +7,20 @@ systemd steps are skipped here (no systemd in the test environment, and --no-ser
 install never compiles llama.cpp: llama-cpp-python is pinned to the version already installed and
 taken only as a binary, from pip's cache of the wheel built when the dev environment was set up;
 without that cached wheel the test skips rather than start a from-source build.
+
+Over TLS: a coordinator serving gRPC with a self-signed certificate serves a one-liner that enrolls
+over TLS without being told; a second run passes --tls-ca (the CA is kept in the data dir), a third
+run without flags keeps TLS, and the agent started with the command the installer prints (the
+service's arguments) registers with the TLS coordinator.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -25,6 +32,7 @@ import pytest
 
 from shareai.coordinator.app import Coordinator, default_subsystems
 from shareai.coordinator.config import CoordinatorConfig
+from tests.coordinator.fleet.conftest import self_signed_cert
 from tests.installers.paths import INSTALLERS, REPO
 
 ADMIN_KEY = "sa-admin-installer-test"
@@ -76,6 +84,21 @@ async def coord(tmp_path: Path) -> AsyncIterator[Coordinator]:
     await c.stop()
 
 
+@pytest.fixture
+def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
+    return self_signed_cert(tmp_path / "tls")
+
+
+@pytest.fixture
+async def tls_coord(tmp_path: Path, tls_cert: tuple[Path, Path]) -> AsyncIterator[Coordinator]:
+    cfg = CoordinatorConfig(http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=tmp_path / "coord-tls",
+                            heartbeat_interval_s=1.0, tls_cert=tls_cert[0], tls_key=tls_cert[1]).validate()
+    c = Coordinator(cfg, subsystems=default_subsystems(), admin_key=ADMIN_KEY)
+    await c.start()
+    yield c
+    await c.stop()
+
+
 async def admin(coord: Coordinator, method: str, path: str, body: dict[str, object] | None = None) -> object:
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     async with aiohttp.ClientSession(timeout=TIMEOUT) as s, s.request(method, coord.url + path, json=body,
@@ -95,6 +118,12 @@ async def sh(command: list[str], env: dict[str, str]) -> tuple[int, str]:
         await proc.wait()
         raise
     return proc.returncode or 0, out.decode(errors="replace")
+
+
+def run_hint(out: str) -> list[str]:
+    """The words of the command the installer prints when it sets up no service (the service's ExecStart)."""
+    lines = out.splitlines()
+    return shlex.split(lines[lines.index("shareai: installed without a service; run the agent with:") + 1])
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -161,3 +190,68 @@ async def test_refuses_to_delete_a_folder_that_is_not_its_venv(tmp_path: Path) -
     rc, out = await sh(["sh", str(INSTALLERS / "ubuntu" / "install.sh"), "--prefix", str(precious), "--no-service"],
                        dict(os.environ))
     assert rc == 1 and "is not a virtualenv" in out
+
+
+async def test_one_liner_from_a_tls_coordinator_enrolls_over_tls_and_the_agent_runs_over_tls(
+    tls_coord: Coordinator, tls_cert: tuple[Path, Path], pip_env: dict[str, str], tmp_path: Path, model_path: Path
+) -> None:
+    cert = tls_cert[0]
+    prefix, data = tmp_path / "opt-shareai", tmp_path / "var-lib-shareai"
+    common = ["--prefix", str(prefix), "--data-dir", str(data), "--source", str(REPO), "--no-service",
+              "--python", sys._base_executable, "--model", str(model_path), "--chat-format", "gemma"]
+    await admin(tls_coord, "POST", "/admin/v1/orgs", {"name": "acme"})
+    token = await admin(tls_coord, "POST", "/admin/v1/tokens", {"org": "acme", "ttl_s": 600, "uses": 2})
+    assert isinstance(token, dict)
+
+    # 1. The one-liner, no TLS flag: the served script defaults to TLS. gRPC trusts the test CA
+    #    through its default-roots variable here, so no --tls-ca is needed for this step.
+    one_liner = f'curl -fsSL --max-time 30 "{tls_coord.url}/install.sh" | sh -s -- --token "$T" "$@"'
+    rc, out = await sh(["bash", "-o", "pipefail", "-c", one_liner, "install", *common],
+                       {**pip_env, "T": token["token"], "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(cert)})
+    assert rc == 0, out
+    assert f"enrolling with 127.0.0.1:{tls_coord.grpc_port} over TLS" in out and "shareai: enrolled" in out
+    assert run_hint(out)[-1] == "--tls"
+    assert (data / "install-tls").is_file() and not (data / "tls-ca.pem").exists()
+
+    # 2. The repository's script (no TLS marker), with the private CA: enrolls again (same node), and
+    #    keeps a copy of the CA in the data dir for the service.
+    ubuntu = str(INSTALLERS / "ubuntu" / "install.sh")
+    rc, out = await sh(["sh", ubuntu, *common, "--token", token["token"], "--coordinator", tls_coord.grpc_target,
+                        "--tls-ca", str(cert)], pip_env)
+    assert rc == 0, out
+    assert "over TLS" in out and "shareai: enrolled" in out
+    assert (data / "tls-ca.pem").read_bytes() == cert.read_bytes()
+    assert run_hint(out)[-3:] == ["--tls", "--tls-ca", str(data / "tls-ca.pem")]
+
+    # 3. An upgrade without any TLS flag keeps the choice.
+    rc, out = await sh(["sh", ubuntu, *common], pip_env)
+    assert rc == 0, out
+    assert "keeping the existing enrollment" in out
+    command = run_hint(out)
+    assert command[-3:] == ["--tls", "--tls-ca", str(data / "tls-ca.pem")]
+
+    # 4. What the service would run, run: the agent registers with the TLS coordinator.
+    log = tmp_path / "agent.log"
+    with log.open("wb") as sink:  # a file, not a pipe nobody reads while the agent logs
+        agent = await asyncio.create_subprocess_exec(*command, "--port", "0", stdout=sink, stderr=sink, env=pip_env,
+                                                     cwd=tmp_path)
+    try:
+        for _ in range(600):
+            nodes = await admin(tls_coord, "GET", "/admin/v1/nodes")
+            assert isinstance(nodes, dict)
+            [node] = nodes["data"]
+            if node["status"] == "online" or agent.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert node["status"] == "online", log.read_text(errors="replace")
+        assert node["models"]
+    finally:
+        if agent.returncode is None:
+            agent.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(agent.wait(), 30)
+        except TimeoutError:
+            agent.kill()
+            await agent.wait()
+            raise
+    assert agent.returncode == 0, log.read_text(errors="replace")
