@@ -1,7 +1,16 @@
 #!/bin/sh
 # The agent container's entrypoint: enroll once (a new data dir and a token given), then run.
-# Extra arguments are passed to `shareai-agent run`.
+# Extra arguments are passed to `shareai-agent run`. SHAREAI_TLS=1 (and SHAREAI_TLS_CA=/path/ca.pem
+# for a private CA) talk TLS to a coordinator started with --tls-cert/--tls-key.
 set -eu
+
+TLS_ARGS=""
+if [ -n "${SHAREAI_TLS_CA:-}" ]; then
+    [ -r "$SHAREAI_TLS_CA" ] || { echo "agent: SHAREAI_TLS_CA=$SHAREAI_TLS_CA is not readable" >&2; exit 1; }
+    TLS_ARGS="--tls --tls-ca $SHAREAI_TLS_CA"
+elif [ "${SHAREAI_TLS:-0}" = 1 ]; then
+    TLS_ARGS="--tls"
+fi
 
 DATA_DIR="${SHAREAI_DATA_DIR:-/var/lib/shareai}"
 MARKER="$DATA_DIR/.enrolled-by-container"
@@ -20,8 +29,9 @@ if [ ! -f "$MARKER" ]; then
     fi
     if [ -n "$token" ]; then
         : "${SHAREAI_COORDINATOR:?set SHAREAI_COORDINATOR=HOST:PORT (the coordinator gRPC address)}"
+        # shellcheck disable=SC2086 # TLS_ARGS is a list of words by design (no spaces in the CA path)
         shareai-agent enroll --token "$token" --coordinator "$SHAREAI_COORDINATOR" \
-            --data-dir "$DATA_DIR" --name "${SHAREAI_NODE_NAME:-$(hostname)}"
+            --data-dir "$DATA_DIR" --name "${SHAREAI_NODE_NAME:-$(hostname)}" $TLS_ARGS
         touch "$MARKER"
     fi
 fi
@@ -30,6 +40,7 @@ fi
 if [ -n "${SHAREAI_ADVERTISE_URL:-}" ]; then
     set -- --advertise-url "$SHAREAI_ADVERTISE_URL" "$@"
 fi
-exec shareai-agent run --data-dir "$DATA_DIR" \
+# shellcheck disable=SC2086 # TLS_ARGS is a list of words by design
+exec shareai-agent run --data-dir "$DATA_DIR" $TLS_ARGS \
     --model "$SHAREAI_MODEL" --model-name "$SHAREAI_MODEL_NAME" --chat-format "$SHAREAI_CHAT_FORMAT" \
     --host 0.0.0.0 --port "${SHAREAI_PORT:-8001}" "$@"

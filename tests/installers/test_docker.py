@@ -157,3 +157,32 @@ def test_agent_entrypoint_enrolls_once_then_runs(tmp_path: Path) -> None:
     assert run1 == run2 == (f"run --data-dir {data} --model /models/b.gguf --model-name gemma-3-270m "
                             "--chat-format gemma --host 0.0.0.0 --port 8001 --advertise-url http://agent:8001/v1 "
                             "--slots 2")
+
+
+def test_agent_entrypoint_passes_tls_settings_to_enroll_and_run(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls"
+    fake = bin_dir / "shareai-agent"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\n')
+    fake.chmod(0o755)
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin", "SHAREAI_DATA_DIR": str(data), "SHAREAI_TOKEN": "enr_x",
+        "SHAREAI_COORDINATOR": "coordinator:50051", "SHAREAI_NODE_NAME": "n1", "SHAREAI_MODEL": "/m.gguf",
+        "SHAREAI_MODEL_NAME": "m", "SHAREAI_CHAT_FORMAT": "gemma", "SHAREAI_TLS_CA": str(ca),
+    }
+    out = subprocess.run(["sh", str(DOCKER / "agent-entrypoint.sh")], env=env, capture_output=True, text=True,
+                         timeout=30, check=False)
+    assert out.returncode == 0, out.stderr
+    enroll, run = log.read_text().splitlines()
+    assert enroll.endswith(f"--name n1 --tls --tls-ca {ca}")
+    assert run.startswith(f"run --data-dir {data} --tls --tls-ca {ca} --model /m.gguf")
+
+    missing = subprocess.run(["sh", str(DOCKER / "agent-entrypoint.sh")],
+                             env={**env, "SHAREAI_TLS_CA": str(tmp_path / "absent.pem")},
+                             capture_output=True, text=True, timeout=30, check=False)
+    assert missing.returncode == 1 and "is not readable" in missing.stderr
