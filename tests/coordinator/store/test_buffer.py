@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from shareai.coordinator.store.buffer import BatchWriter
@@ -21,17 +21,26 @@ async def count(db: Database) -> int:
     return int(row[0])
 
 
+async def eventually(cond: Callable[[], Awaitable[bool]], timeout_s: float = 20.0) -> None:
+    """Poll until `cond()` holds. The deadline only bounds a hang (generous for a loaded CI machine);
+    the writer's own timer is what the test exercises, so nothing here but a flush can satisfy it."""
+    async with asyncio.timeout(timeout_s):
+        while not await cond():  # noqa: ASYNC110 - polling the database and a counter: no event to wait on
+            await asyncio.sleep(0.02)
+
+
 async def test_flushes_within_interval_and_drains_on_close(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "b.db", [SCHEMA])
     writer: BatchWriter[int] = BatchWriter(db, insert, name="t", interval_s=0.05, max_batch=1000)
     writer.start()
     for i in range(10):
         writer.put(i)
-    for _ in range(100):
-        if await count(db) == 10:
-            break
-        await asyncio.sleep(0.02)
-    assert await count(db) == 10
+
+    async def flushed() -> bool:
+        return await count(db) == 10
+
+    await eventually(flushed)  # written by the timer alone: nothing here calls flush() or close()
+    assert await count(db) == 10 and writer.pending == 0
     for i in range(2500):  # more than one batch, still pending at close
         writer.put(i)
     await writer.close()
@@ -52,10 +61,11 @@ async def test_failed_flush_keeps_records_for_retry(tmp_path: Path) -> None:
     writer.start()
     writer.put(1)
     writer.put(2)
-    for _ in range(100):
-        if writer.failures:
-            break
-        await asyncio.sleep(0.01)
+
+    async def failed() -> bool:
+        return writer.failures >= 1
+
+    await eventually(failed)
     assert writer.failures >= 1 and writer.pending == 2
     fail["on"] = False
     await writer.close()
