@@ -6,7 +6,7 @@ keeps the identity, a bad token is refused with a clear message, and --uninstall
 systemd steps are skipped here (no systemd in the test environment, and --no-service). The pip
 install never compiles llama.cpp: llama-cpp-python is pinned to the version already installed and
 taken only as a binary, from pip's cache of the wheel built when the dev environment was set up;
-without that cached wheel the test skips rather than start a from-source build.
+without that cached wheel the test fails (it never skips) rather than start a from-source build.
 
 Over TLS: a coordinator serving gRPC with a self-signed certificate serves a one-liner that enrolls
 over TLS without being told; a second run passes --tls-ca (the CA is kept in the data dir), a third
