@@ -11,6 +11,7 @@ from shareai.agent.control.availability import (
     Utilisation,
     Window,
 )
+from tests.clock import ManualClock
 
 
 class Source:
@@ -19,14 +20,6 @@ class Source:
 
     def sample(self) -> Utilisation:
         return self.util
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 NOON = dt.time(12, 0)
@@ -52,7 +45,7 @@ def test_window_applies_to_both_modes() -> None:
 
 
 def test_monitor_flips_away_and_back_on_the_injected_source() -> None:
-    source, clock, flips = Source(), Clock(), []
+    source, clock, flips = Source(), ManualClock(0.0), []
     monitor = AvailabilityMonitor(IdlePolicy(cpu_pct=20, gpu_pct=10, hold_s=30), source, flips.append,
                                   clock=clock, local_time=lambda: NOON)
     assert monitor.check() is False and flips == [False]  # not yet held idle long enough

@@ -18,22 +18,13 @@ from shareai.coordinator.fleet import FleetSubsystem
 from shareai.coordinator.fleet.service import FleetService
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
+from tests.clock import ManualClock
 
 ADMIN_KEY = "sa-admin-test-key"
 DEADLINE_S = 5.0
 
 
-class Clock:
-    """A clock tests move by hand."""
-
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+Clock = ManualClock
 
 
 @dataclass

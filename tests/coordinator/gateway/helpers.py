@@ -9,21 +9,14 @@ from dataclasses import dataclass, field
 from shareai.coordinator.config import ProviderConfig, ProviderModel
 from shareai.coordinator.interfaces import NodeModelLoad, NodeRoute
 from shareai.testing.fake_provider import FakeProvider
+from tests.clock import ManualClock
 
 KEY = "sk-test-gateway-key"
 ADMIN_KEY = "sa-admin-test-key"
 MODEL = "gemma-3-270m"
 
 
-class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+FakeClock = ManualClock
 
 
 @dataclass

@@ -17,21 +17,18 @@ from shareai.coordinator.governance.governor import Governance
 from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.store import MemoryGovernanceStore
 from shareai.coordinator.interfaces import UsageRecord
+from tests.clock import ManualClock
 
 ADMIN_KEY = "sa-admin-test-key-0123456789"
 # 2026-11-25 12:00:00 UTC: mid-day, mid-month, so day and month arithmetic is unambiguous.
 NOON = 1_795_608_000.0
 
 
-class Clock:
+class Clock(ManualClock):
+    """Starts at NOON unless told otherwise."""
+
     def __init__(self, now: float = NOON) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+        super().__init__(now)
 
 
 class ListAudit:
