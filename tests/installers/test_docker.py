@@ -129,15 +129,20 @@ def test_compose_agent_is_reachable_by_the_coordinator() -> None:
     assert doc["services"]["agent"]["environment"]["SHAREAI_ADVERTISE_URL"] == "http://agent:8001/v1"
 
 
-def test_agent_entrypoint_enrolls_once_then_runs(tmp_path: Path) -> None:
-    """The entrypoint's plumbing, with a recording stand-in for `shareai-agent` on PATH."""
-
+def _recording_agent(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in `shareai-agent` that appends its arguments to a log: (its folder, the log)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "calls"
     fake = bin_dir / "shareai-agent"
     fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\n')
     fake.chmod(0o755)
+    return bin_dir, log
+
+
+def test_agent_entrypoint_enrolls_once_then_runs(tmp_path: Path) -> None:
+    """The entrypoint's plumbing, with a recording stand-in for `shareai-agent` on PATH."""
+    bin_dir, log = _recording_agent(tmp_path)
     (tmp_path / "token").write_text("sa-enroll-abc")
     data = tmp_path / "data"
     data.mkdir()
@@ -160,12 +165,7 @@ def test_agent_entrypoint_enrolls_once_then_runs(tmp_path: Path) -> None:
 
 
 def test_agent_entrypoint_passes_tls_settings_to_enroll_and_run(tmp_path: Path) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "calls"
-    fake = bin_dir / "shareai-agent"
-    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\n')
-    fake.chmod(0o755)
+    bin_dir, log = _recording_agent(tmp_path)
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     data = tmp_path / "data"
