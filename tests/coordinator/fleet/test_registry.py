@@ -113,3 +113,15 @@ def test_a_drained_node_stays_unrouted_whatever_it_reports_until_it_registers_ag
     assert reg.drain("n1") == []  # again: nothing new
     reg.register(rec, register_request("n1"), clock())  # the agent's next run
     assert reg.routes_for("m1", None) and not reg.needs_drain("n1", _hb("n1"))
+
+
+def test_an_org_sees_only_its_own_nodes_and_bootstrap_callers_see_all() -> None:
+    clock = Clock()
+    reg = Registry(interval_s=5.0, patience=3, clock=clock)
+    reg.register(_record("n1", org="acme"), register_request("n1"), clock())
+    reg.register(_record("n2", org="beta"), register_request("n2"), clock())
+    assert [r.node_id for r in reg.routes_for("m1", "acme")] == ["n1"]
+    assert [r.node_id for r in reg.routes_for("m1", "beta")] == ["n2"]
+    assert reg.routes_for("m1", "gamma") == [] and reg.model_names("gamma") == set()
+    assert [r.node_id for r in reg.routes_for("m1", None)] == ["n1", "n2"]
+    assert reg.model_names("acme") == {"m1"}
