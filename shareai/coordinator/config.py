@@ -25,6 +25,7 @@
     input_per_mtok = 0.0
     output_per_mtok = 0.0
     energy_per_kwh = 0.0            # optional: price nodes by measured power draw instead
+    allowed_networks = ["10.0.0.0/8"]  # endpoint_url hosts allowed besides the node's own address
 
     [auth]
     api_keys = ["${GATEWAY_KEY}"]   # bootstrap gateway keys until orgs and keys exist
@@ -54,6 +55,7 @@ error naming it, never an empty key.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +117,8 @@ class CoordinatorConfig:
     breaker_cooldown_s: float = 10.0
     node_timeout_s: float = 120.0
     node_pricing: NodePricing = field(default_factory=NodePricing)
+    # CIDRs a node's endpoint_url may point into besides its own connection's address (fleet/endpoints.py).
+    node_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     api_keys: list[str] = field(default_factory=list)
     providers: list[ProviderConfig] = field(default_factory=list)
     governance: GovernanceConfig = field(default_factory=GovernanceConfig)
@@ -196,6 +200,16 @@ def _table(doc: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+def _networks(values: list[Any]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    out = []
+    for value in values:
+        try:
+            out.append(ipaddress.ip_network(value if isinstance(value, str) else "", strict=False))
+        except ValueError:
+            raise ConfigError(f"nodes.allowed_networks: {value!r} is not a CIDR like \"10.0.0.0/8\"") from None
+    return tuple(out)
+
+
 def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
     doc = expand_env(doc, "config")
     known = {"server", "fleet", "routing", "nodes", "auth", "providers", "governance"}
@@ -230,6 +244,7 @@ def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
         output_per_mtok=get(nodes, "output_per_mtok", float, "nodes", 0.0),
         energy_per_kwh=get(nodes, "energy_per_kwh", float, "nodes", 0.0),
     )
+    cfg.node_networks = _networks(get(nodes, "allowed_networks", list, "nodes", []))
     gov = _table(doc, "governance")
     unknown_gov = set(gov) - {"cache_max_bytes", "usage_flush_interval_s"}
     if unknown_gov:

@@ -1,8 +1,10 @@
 """The `fleet.v1.Fleet` gRPC service: translation between the wire and `FleetService`.
 
-Authentication happened in `NodeAuthInterceptor`; here the authenticated id is taken from the call
-metadata and a request naming another node is refused. `FleetError`s become their status code
-(`errors.grpc_status`), so agents get a precise reason instead of UNKNOWN.
+Authentication happened in `NodeAuthInterceptor`, which hands the authenticated node over
+(`authenticated_node()`); the identity metadata is never read again here, and a request naming
+another node is refused. `Register` checks the advertised endpoint against `EndpointRule`.
+`FleetError`s become their status code (`errors.grpc_status`), so agents get a precise reason
+instead of UNKNOWN.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 
 import grpc
 
-from shareai.coordinator.fleet.auth import node_id_of
+from shareai.coordinator.fleet.auth import authenticated_node
+from shareai.coordinator.fleet.endpoints import EndpointRule
 from shareai.coordinator.fleet.errors import FleetError, grpc_status
 from shareai.coordinator.fleet.nodes import NodeRecord
 from shareai.coordinator.fleet.service import FleetService
@@ -22,11 +25,12 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class FleetServicer(pb_grpc.FleetServicer):
-    def __init__(self, fleet: FleetService) -> None:
+    def __init__(self, fleet: FleetService, endpoints: EndpointRule | None = None) -> None:
         self._fleet = fleet
+        self._endpoints = endpoints or EndpointRule()
 
     async def _caller(self, request_node_id: str, context: Context) -> NodeRecord:
-        node_id = node_id_of(context)
+        node_id = authenticated_node().id
         if request_node_id and request_node_id != node_id:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "node_id does not match the caller's credentials")
         record = self._fleet.store.get(node_id)
@@ -46,8 +50,9 @@ class FleetServicer(pb_grpc.FleetServicer):
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         record = await self._caller(request.node_id, context)
-        if not request.endpoint_url.startswith(("http://", "https://")):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "endpoint_url must be an http(s) URL")
+        refused = self._endpoints.check(request.endpoint_url, context.peer())
+        if refused is not None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, refused)
         names = [m.name for m in request.models]
         if not names or any(not n for n in names) or len(set(names)) != len(names):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "models must be non-empty with unique names")

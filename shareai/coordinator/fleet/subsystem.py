@@ -18,6 +18,7 @@ import grpc
 
 from shareai.coordinator.fleet.admin_routes import FleetAdminRoutes
 from shareai.coordinator.fleet.auth import SERVICE_PREFIX, NodeAuthInterceptor, refuse
+from shareai.coordinator.fleet.endpoints import EndpointRule
 from shareai.coordinator.fleet.nodes import NodeStore
 from shareai.coordinator.fleet.registry import Registry
 from shareai.coordinator.fleet.schema import FLEET_SCHEMA
@@ -67,7 +68,8 @@ class FleetSubsystem:
         registry = Registry(interval_s=cfg.heartbeat_interval_s, patience=cfg.patience, clock=coord.clock)
         self.service = FleetService(store, TokenStore(coord.db), registry, coord.audit, clock=coord.clock)
         self._auth.inner = NodeAuthInterceptor(store)
-        pb_grpc.add_FleetServicer_to_server(FleetServicer(self.service), coord.grpc_server)
+        servicer = FleetServicer(self.service, EndpointRule(cfg.node_networks))
+        pb_grpc.add_FleetServicer_to_server(servicer, coord.grpc_server)
         FleetAdminRoutes(self.service, coord).add_to(coord.http_app)
         self.service.start()
 
