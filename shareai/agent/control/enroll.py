@@ -2,8 +2,10 @@
 
     ident = await enroll("coord:50051", token, name="lab-rig", data_dir=path, host=host_info)
 
-An already-enrolled node (identity file present) sends its id, so the coordinator keeps it (a new
-secret replaces the old one). Refusals (unknown, used, expired token) are `EnrollmentFailed` with
+An already-enrolled node (identity file present) sends its id and, as proof, its current secret, so
+the coordinator keeps the id (a new secret replaces the old one). Without valid proof (or when the
+id was revoked) the coordinator enrolls the machine under a new id, and that is what is saved.
+Refusals (unknown, used, expired token) are `EnrollmentFailed` with
 the coordinator's one-line reason and exit code 2; an unreachable coordinator is exit code 1.
 """
 
@@ -38,7 +40,8 @@ async def enroll(
 ) -> NodeIdentity:
     previous = load_identity(data_dir)
     request = pb.EnrollRequest(token=token.strip(), name=name, host=host or pb.HostInfo(),
-                               node_id=previous.node_id if previous else "")
+                               node_id=previous.node_id if previous else "",
+                               node_secret=previous.node_secret if previous else "")
     async with open_channel(target, tls=tls, ca_file=ca_file) as channel:
         try:
             resp: pb.EnrollResponse = await pb_grpc.FleetStub(channel).Enroll(request, timeout=timeout_s)

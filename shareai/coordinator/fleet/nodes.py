@@ -1,7 +1,7 @@
 """Node identities: who may call the control plane, and what each node last told us.
 
     store = await NodeStore.open(db)                       # loads every identity into memory
-    record, secret = await store.enroll(token, name=..., host={...}, node_id=None, now=now)
+    record, secret, again = await store.enroll(token, name=..., host={...}, node_id=None, now=now)
     store.check(node_id, secret)                           # the interceptor's constant-time check
 
 Identities live in SQLite and in a dict, so the per-call auth check never touches disk. Enrollment
@@ -130,13 +130,16 @@ class NodeStore:
         return record if verify_secret(secret, record.secret_hash) else None
 
     async def enroll(
-        self, token: str, *, name: str, host: dict[str, Any], node_id: str | None, now: float
+        self, token: str, *, name: str, host: dict[str, Any], node_id: str | None, now: float,
+        node_secret: str | None = None,
     ) -> tuple[NodeRecord, str, bool]:
         """Consume one use of `token` and issue a node identity; returns (record, secret, re-enrolled).
 
-        A node that enrolls again with its id (and a token of the same org) keeps the id and gets
-        a new secret; its old secret stops working. A fresh token also lifts a revocation: the
-        admin who issued it has vouched for the machine again.
+        A node keeps its id (with a new secret; the old one stops working) only when it proves it
+        holds that id: `node_secret` is the id's current secret, the token is of the id's org, and
+        the id is not revoked. Anything else (no or a wrong secret, another org, a revoked id) is a
+        fresh enrollment under a new id, and the named identity is left exactly as it was: knowing
+        a node id and holding a token of its org must not take the node over or lift a revocation.
         """
         secret = new_secret(NODE_SECRET_PREFIX)
         secret_hash = hash_secret(secret)
@@ -147,11 +150,13 @@ class NodeStore:
             existing = None
             if node_id:
                 existing = conn.execute(
-                    "SELECT id, org, enrolled_at FROM fleet_nodes WHERE id = ?", (node_id,)
+                    "SELECT id, org, enrolled_at, secret_hash, revoked_at FROM fleet_nodes WHERE id = ?", (node_id,)
                 ).fetchone()
-            if existing is not None and existing["org"] == org:
+            # Always hash and compare, so an unknown id answers in the same time as a wrong secret.
+            proven = verify_secret(node_secret or "", existing["secret_hash"] if existing else "0" * 64)
+            if existing is not None and proven and existing["org"] == org and existing["revoked_at"] is None:
                 conn.execute(
-                    "UPDATE fleet_nodes SET name = ?, secret_hash = ?, revoked_at = NULL, host = ? WHERE id = ?",
+                    "UPDATE fleet_nodes SET name = ?, secret_hash = ?, host = ? WHERE id = ?",
                     (name, secret_hash, host_json, node_id),
                 )
                 return str(existing["id"]), org, True, float(existing["enrolled_at"])

@@ -78,14 +78,19 @@ class FleetService:
         now = self.clock()
         name = req.name or req.host.hostname or "node"
         record, secret, again = await self.store.enroll(
-            req.token, name=name, host=host_summary(req.host), node_id=req.node_id or None, now=now
+            req.token, name=name, host=host_summary(req.host), node_id=req.node_id or None, now=now,
+            node_secret=req.node_secret or None,
         )
         if again:
             # The old secret is void: whatever was registered under it must register again.
             self.registry.drop(record.id)
+        # An id asked for but not kept (no proof of its secret, another org, revoked) is in the audit
+        # log, so an admin can see both a lost identity and an attempt to take one over.
+        not_kept = {"asked_id": req.node_id} if req.node_id and not again else {}
         self.audit.record(actor=f"node:{record.id}", action="node.enrolled", target=f"node:{record.id}",
-                          name=name, org=record.org, reenrolled=again)
-        log.info("node %s (%s) enrolled in org %s%s", record.id, name, record.org, " again" if again else "")
+                          name=name, org=record.org, reenrolled=again, **not_kept)
+        log.info("node %s (%s) enrolled in org %s%s%s", record.id, name, record.org, " again" if again else "",
+                 f" (asked for {req.node_id}, not kept)" if not_kept else "")
         return pb.EnrollResponse(node_id=record.id, node_secret=secret, org=record.org)
 
     def register(self, record: NodeRecord, req: pb.RegisterRequest) -> pb.RegisterResponse:

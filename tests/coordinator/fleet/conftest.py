@@ -52,10 +52,11 @@ class Harness:
         assert status == 201, body
         return str(body["token"])
 
-    async def enroll(self, org: str = "acme", name: str = "rig", node_id: str = "") -> pb.EnrollResponse:
+    async def enroll(self, org: str = "acme", name: str = "rig", node_id: str = "",
+                     node_secret: str = "") -> pb.EnrollResponse:
         token = await self.token(org)
         resp: pb.EnrollResponse = await self.stub.Enroll(
-            pb.EnrollRequest(token=token, name=name, node_id=node_id), timeout=DEADLINE_S)
+            pb.EnrollRequest(token=token, name=name, node_id=node_id, node_secret=node_secret), timeout=DEADLINE_S)
         return resp
 
     async def register(self, ident: pb.EnrollResponse, *, models: tuple[str, ...] = ("m1",),

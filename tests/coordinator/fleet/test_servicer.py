@@ -70,7 +70,7 @@ async def test_bad_or_missing_secret_is_unauthenticated(harness: Harness) -> Non
     assert resp.status == health_pb2.HealthCheckResponse.SERVING
 
 
-async def test_revoked_node_is_refused_and_unrouted_and_reenroll_keeps_id(harness: Harness) -> None:
+async def test_revoked_node_is_refused_and_unrouted_and_stays_revoked(harness: Harness) -> None:
     ident = await harness.enroll()
     await harness.register(ident)
     status, body = await harness.admin("POST", f"/admin/v1/nodes/{ident.node_id}/revoke")
@@ -81,11 +81,12 @@ async def test_revoked_node_is_refused_and_unrouted_and_reenroll_keeps_id(harnes
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     status, body = await harness.admin("POST", f"/admin/v1/nodes/{ident.node_id}/revoke")
     assert status == 400 and body["error"]["code"] == "already_revoked"
-    again = await harness.enroll(node_id=ident.node_id)
-    assert again.node_id == ident.node_id and again.node_secret != ident.node_secret
+    # Even with its secret as proof, a revoked id is not given back: the machine gets a new id.
+    again = await harness.enroll(node_id=ident.node_id, node_secret=ident.node_secret)
+    assert again.node_id != ident.node_id
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await harness.beat(ident)  # the old secret is void
-    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        await harness.beat(ident)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert (await harness.beat(again)).reregister
     await harness.register(again)
     assert not (await harness.beat(again)).reregister

@@ -84,16 +84,18 @@ class HostInfo(_message.Message):
     def __init__(self, hostname: _Optional[str] = ..., os: _Optional[str] = ..., arch: _Optional[str] = ..., cpu_model: _Optional[str] = ..., cpu_cores_physical: _Optional[int] = ..., cpu_cores_logical: _Optional[int] = ..., ram_total_bytes: _Optional[int] = ..., disk_total_bytes: _Optional[int] = ..., disk_free_bytes: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., driver_version: _Optional[str] = ..., cuda_version: _Optional[str] = ..., gpu_status: _Optional[str] = ..., agent_version: _Optional[str] = ...) -> None: ...
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("token", "name", "host", "node_id")
+    __slots__ = ("token", "name", "host", "node_id", "node_secret")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_SECRET_FIELD_NUMBER: _ClassVar[int]
     token: str
     name: str
     host: HostInfo
     node_id: str
-    def __init__(self, token: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[_Union[HostInfo, _Mapping]] = ..., node_id: _Optional[str] = ...) -> None: ...
+    node_secret: str
+    def __init__(self, token: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[_Union[HostInfo, _Mapping]] = ..., node_id: _Optional[str] = ..., node_secret: _Optional[str] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
     __slots__ = ("node_id", "node_secret", "org")
