@@ -85,7 +85,7 @@ class FleetAdminRoutes:
     async def list_tokens(self, request: web.Request) -> web.Response:
         self._coord.admin.require(request)
         now = self._fleet.clock()
-        data = [{**t.to_json(), "state": token_state(t.uses_left, t.expires_at, now)}
+        data = [{**t.to_json(), "state": token_state(t.uses_left, t.expires_at, now, t.revoked_at)}
                 for t in await self._fleet.tokens.list()]
         return web.json_response({"data": data})
 

@@ -37,5 +37,7 @@ FLEET_SCHEMA = Schema(
             )""",
             "CREATE INDEX fleet_nodes_org ON fleet_nodes (org)",
         )),
+        # Deleting an org revokes its tokens (kept for the listing, never usable again).
+        (2, ("ALTER TABLE fleet_tokens ADD COLUMN revoked_at REAL",)),
     ),
 )

@@ -138,6 +138,25 @@ class FleetService:
         log.info("node %s revoked by %s", node_id, actor)
         return record
 
+    async def retire_org(self, actor: str, org: str) -> dict[str, list[str]]:
+        """An org is being deleted: its nodes leave routing and are revoked, its enrollment tokens are
+        revoked (a new org of the same name inherits neither). Idempotent; each revocation audited."""
+        now = self.clock()
+        for record in self.store.all():
+            if record.org == org:
+                self.registry.drop(record.id)  # out of routing before anything awaits
+        nodes = await self.store.revoke_org(org, now)
+        for record in nodes:
+            self.audit.record(actor=actor, action="node.revoked", target=f"node:{record.id}", name=record.name,
+                              reason="org deleted")
+        token_ids = await self.tokens.revoke_org(org, now)
+        for token_id in token_ids:
+            self.audit.record(actor=actor, action="token.revoke", target=f"org:{org}", token_id=token_id,
+                              reason="org deleted")
+        if nodes or token_ids:
+            log.info("org %s deleted by %s: revoked %d node(s) and %d token(s)", org, actor, len(nodes), len(token_ids))
+        return {"revoked_nodes": [r.id for r in nodes], "revoked_tokens": token_ids}
+
     def drain(self, node_id: str, actor: str) -> NodeRecord:
         """Out of routing at once; the node's next heartbeat answer tells it to drain (no new work,
         in-flight requests finish). Lasts until the agent registers again (its next start)."""

@@ -80,6 +80,12 @@ class FleetSubsystem:
             raise RuntimeError("the fleet subsystem has not started")
         return self.service.registry
 
+    async def retire_org(self, actor: str, org: str) -> dict[str, list[str]]:
+        """Governance calls this while deleting `org`: its tokens and nodes are revoked."""
+        if self.service is None:
+            raise RuntimeError("the fleet subsystem has not started")
+        return await self.service.retire_org(actor, org)
+
     async def close(self) -> None:
         if self.service is not None:
             await self.service.close()

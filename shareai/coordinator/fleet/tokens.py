@@ -4,11 +4,12 @@
     info.token        # "enr_..." — only in this return value, never stored or logged
 
 Consumption happens inside the enrollment transaction (`consume`), so two agents racing with a
-single-use token cannot both get in.
+single-use token cannot both get in. Deleting an org revokes its tokens (`revoke_org`).
 """
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import sqlite3
 from dataclasses import dataclass
@@ -30,19 +31,22 @@ class TokenInfo:
     uses_total: int
     uses_left: int
     token: str | None = None  # the plaintext, only on creation
+    revoked_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id, "org": self.org, "created_at": self.created_at, "expires_at": self.expires_at,
-            "uses_total": self.uses_total, "uses_left": self.uses_left,
+            "uses_total": self.uses_total, "uses_left": self.uses_left, "revoked_at": self.revoked_at,
         }
         if self.token is not None:
             out["token"] = self.token
         return out
 
 
-def token_state(uses_left: int, expires_at: float, now: float) -> str:
-    """"active", "expired" or "used" — pure, for listings and for refusal messages."""
+def token_state(uses_left: int, expires_at: float, now: float, revoked_at: float | None = None) -> str:
+    """"active", "revoked", "expired" or "used" — pure, for listings and for refusal messages."""
+    if revoked_at is not None:
+        return "revoked"
     if uses_left <= 0:
         return "used"
     if now >= expires_at:
@@ -53,11 +57,14 @@ def token_state(uses_left: int, expires_at: float, now: float) -> str:
 def consume(conn: sqlite3.Connection, token: str, now: float) -> str:
     """Use one use of `token` inside the caller's transaction; returns its org."""
     row = conn.execute(
-        "SELECT id, org, expires_at, uses_left FROM fleet_tokens WHERE token_hash = ?", (hash_secret(token),)
+        "SELECT id, org, expires_at, uses_left, revoked_at FROM fleet_tokens WHERE token_hash = ?",
+        (hash_secret(token),),
     ).fetchone()
     if row is None:
         raise EnrollmentRefused("enrollment token is unknown")
-    state = token_state(row["uses_left"], row["expires_at"], now)
+    state = token_state(row["uses_left"], row["expires_at"], now, row["revoked_at"])
+    if state == "revoked":
+        raise EnrollmentRefused("enrollment token has been revoked (its org was deleted)")
     if state == "used":
         raise EnrollmentRefused("enrollment token has already been used")
     if state == "expired":
@@ -89,7 +96,19 @@ class TokenStore:
 
     async def list(self) -> list[TokenInfo]:
         rows = await self._db.fetchall(
-            "SELECT id, org, created_at, expires_at, uses_total, uses_left FROM fleet_tokens ORDER BY created_at"
+            "SELECT id, org, created_at, expires_at, uses_total, uses_left, revoked_at FROM fleet_tokens"
+            " ORDER BY created_at"
         )
-        return [TokenInfo(r["id"], r["org"], r["created_at"], r["expires_at"], r["uses_total"], r["uses_left"])
-                for r in rows]
+        return [TokenInfo(r["id"], r["org"], r["created_at"], r["expires_at"], r["uses_total"], r["uses_left"],
+                          revoked_at=r["revoked_at"]) for r in rows]
+
+    async def revoke_org(self, org: str, now: float) -> builtins.list[str]:  # `list` is a method here
+        """Revoke every not yet revoked token of `org` (whatever its uses or expiry); their ids."""
+
+        def tx(conn: sqlite3.Connection) -> builtins.list[str]:
+            ids = [str(r["id"]) for r in conn.execute(
+                "SELECT id FROM fleet_tokens WHERE org = ? AND revoked_at IS NULL ORDER BY created_at", (org,))]
+            conn.execute("UPDATE fleet_tokens SET revoked_at = ? WHERE org = ? AND revoked_at IS NULL", (now, org))
+            return ids
+
+        return await self._db.run(tx)

@@ -116,9 +116,11 @@ def org_update(
 
 @org_app.command("delete")
 def org_delete(name: str, as_json: bool = _JSON, url: str = _URL) -> None:
-    """Delete an org: its keys stop working at once, its limits go; its usage stays in reports."""
+    """Delete an org: its keys stop working at once, its limits go, its enrollment tokens and nodes
+    are revoked; its usage stays in reports."""
     out = _call(url, "DELETE", f"/admin/v1/orgs/{name}")
-    _emit(out, as_json, f"deleted org {name} and its {len(out['removed_keys'])} key(s)")
+    _emit(out, as_json, f"deleted org {name} and its {len(out['removed_keys'])} key(s); revoked "
+                        f"{len(out.get('revoked_nodes', []))} node(s), {len(out.get('revoked_tokens', []))} token(s)")
 
 
 @org_app.command("list")

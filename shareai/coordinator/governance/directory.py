@@ -16,7 +16,7 @@ import asyncio
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -50,6 +50,9 @@ class Directory:
         self.keys: dict[str, ApiKey] = {}
         self.limits: dict[str, Limits] = {}
         self._by_hash: dict[str, str] = {}  # secret hash (current or previous) -> key id
+        # Run by `delete_org(actor, name)` before the org goes (the fleet revokes its tokens and
+        # nodes); each returns details for the answer. A failing hook leaves the org in place.
+        self.org_delete_hooks: list[Callable[[str, str], Awaitable[dict[str, Any]]]] = []
 
     @classmethod
     async def load(cls, store: GovernanceStore, audit: AuditSink,
@@ -122,11 +125,15 @@ class Directory:
             self._audit.record(actor=actor, action="org.update", target=org_scope(name), **changes)
             return org
 
-    async def delete_org(self, actor: str, name: str) -> list[str]:
+    async def delete_org(self, actor: str, name: str) -> dict[str, Any]:
         """Remove an org with its keys (they answer 401 from that moment) and its limits and its
-        keys' limits; its usage records stay, for reports. Returns the removed key ids."""
+        keys' limits, after `org_delete_hooks`; its usage records stay, for reports. Returns
+        {"removed_keys": [ids], **what the hooks returned}."""
         async with self._lock:
             self.org(name)
+            done: dict[str, Any] = {}
+            for hook in self.org_delete_hooks:
+                done.update(await hook(actor, name))
             removed = [k for k in self.keys.values() if k.org == name]
             for key in removed:
                 await self._store.save_limits(key_scope(key.id), Limits())
@@ -142,7 +149,7 @@ class Directory:
             del self.orgs[name]
             ids = [k.id for k in removed]
             self._audit.record(actor=actor, action="org.delete", target=org_scope(name), removed_keys=ids)
-            return ids
+            return {"removed_keys": ids, **done}
 
     async def create_key(self, actor: str, *, org: str, name: str = "", models: tuple[str, ...] | None = None,
                          expires_in_s: float | None = None) -> tuple[ApiKey, str]:

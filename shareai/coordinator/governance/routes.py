@@ -2,7 +2,7 @@
 
     GET  /admin/v1/orgs                      POST /admin/v1/orgs {name, policy, private, cache, cache_ttl_s}
     POST /admin/v1/orgs/{name}   (update, absent fields unchanged)
-    DELETE /admin/v1/orgs/{name} (its keys and limits go; usage stays)
+    DELETE /admin/v1/orgs/{name} (its keys and limits go, its fleet tokens and nodes are revoked; usage stays)
     GET  /admin/v1/keys?org=                 POST /admin/v1/keys {org, name, models, expires}  -> secret once
     POST /admin/v1/keys/{id}/revoke          POST /admin/v1/keys/{id}/rotate {grace}            -> secret once
     GET  /admin/v1/limits?org=               POST /admin/v1/limits {org, key, rpm, tpm, daily_tokens, ...}
@@ -109,7 +109,7 @@ class GovernanceAdmin:
         actor = self._admin.require(request)
         name = request.match_info["name"]
         removed = await self._d.delete_org(actor, name)
-        return web.json_response({"name": name, "deleted": True, "removed_keys": removed})
+        return web.json_response({"name": name, "deleted": True, **removed})
 
     def _org_changes(self, body: dict[str, Any]) -> dict[str, Any]:
         changes: dict[str, Any] = {}

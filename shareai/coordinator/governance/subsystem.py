@@ -63,6 +63,13 @@ async def rebuild_quotas(ledger: QuotaLedger, store: GovernanceStore, now: float
             ledger.load(org_scope(org), period, tokens, cost)
 
 
+def _fleet(coord: Coordinator) -> Any:
+    try:
+        return coord.subsystem("fleet")
+    except KeyError:
+        return None
+
+
 def _fleet_directory(coord: Coordinator) -> NodeDirectory | None:
     """The fleet's live node view, when the coordinator runs a fleet (its prices bound reservations)."""
     try:
@@ -104,6 +111,9 @@ class GovernanceSubsystem:
             self.flush_interval_s = gov_cfg.usage_flush_interval_s
         self.store = SqliteGovernanceStore(coord.db)
         self.directory = await Directory.load(self.store, coord.audit, self.clock)
+        retire_org = getattr(_fleet(coord), "retire_org", None)  # deleting an org revokes its nodes and tokens
+        if retire_org is not None:
+            self.directory.org_delete_hooks.append(retire_org)
         self.writer = BatchWriter(coord.db, insert_usage, name="usage", interval_s=self.flush_interval_s)
         self.governance = Governance(
             self.directory, prices=PriceBook.from_config(coord.config),
