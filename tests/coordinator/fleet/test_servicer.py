@@ -31,7 +31,7 @@ async def test_enroll_register_heartbeat_and_route(harness: Harness) -> None:
     assert await _audit_actions(harness) == ["node.enrolled", "node.registered"]
 
 
-async def test_tokens_are_single_use_unknown_and_expiring(harness: Harness, clock: Clock) -> None:
+async def test_tokens_refuse_reuse_unknown_and_expired_one_call_at_a_time(harness: Harness, clock: Clock) -> None:
     token = await harness.token(uses=1)
     await harness.stub.Enroll(pb.EnrollRequest(token=token, name="a"), timeout=DEADLINE_S)
     for bad, reason in ((token, "already been used"), ("enr_nope", "unknown")):
