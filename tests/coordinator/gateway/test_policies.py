@@ -92,7 +92,10 @@ async def test_nodes_only_never_uses_a_provider(fakes: Any, gateway: Any) -> Non
     assert a.calls == 0
 
 
-async def test_private_principal_is_forced_to_nodes_and_cannot_pin_a_provider(fakes: Any, gateway: Any) -> None:
+async def test_router_keeps_a_stand_in_private_principal_on_nodes_and_refuses_a_provider_pin(
+        fakes: Any, gateway: Any) -> None:
+    """The router's rule alone (stand-in directory and authenticator); the same promise with the real
+    registry, governance and agents: tests/coordinator/test_tenant_isolation.py."""
     a, node = await fakes(), await fakes()
     directory = StaticDirectory([node_route("n1", node.base_url, price=(9.0, 9.0))])
     principal = Principal(key_id="k1", org="org-a", private=True, policy="cheapest")
