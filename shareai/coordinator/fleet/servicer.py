@@ -30,12 +30,15 @@ class FleetServicer(pb_grpc.FleetServicer):
         self._endpoints = endpoints or EndpointRule()
 
     async def _caller(self, request_node_id: str, context: Context) -> NodeRecord:
-        node_id = authenticated_node().id
+        caller = authenticated_node()
+        node_id = caller.id
         if request_node_id and request_node_id != node_id:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "node_id does not match the caller's credentials")
         record = self._fleet.store.get(node_id)
         if record is None or record.revoked:  # revoked between the interceptor and here
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"node {node_id} is not enrolled")
+        if record is not caller:  # re-enrolled between the interceptor and here: that secret is void
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid node credentials")
         assert record is not None
         return record
 
