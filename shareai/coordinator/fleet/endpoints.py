@@ -4,7 +4,8 @@
     error = rule.check("http://10.0.0.5:8000/v1", peer="ipv4:10.0.0.5:51234")   # None: allowed
 
 The rule, decided without name resolution (a DNS answer can change between the check and the dial):
-- the scheme is http or https;
+- the scheme is http or https, with no user@ part, spaces, control characters or backslashes (the
+  URL is parsed by yarl, as the gateway's client will parse it, so no two parsers disagree);
 - the host is an IP literal equal to the address the node's gRPC connection came from (the peer),
   or inside one of `[nodes] allowed_networks` (CIDRs; for nodes behind NAT or a proxy);
 - a node connecting from a loopback address (it runs on the coordinator's machine) may advertise
@@ -18,7 +19,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from yarl import URL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -52,14 +54,20 @@ class EndpointRule:
 
     def check(self, url: str, peer: str) -> str | None:
         """None if a node connected from `peer` may advertise `url`; otherwise why not (one line)."""
+        # Parsed by yarl, the parser of the client that will dial it (no parser differential), and
+        # strict about what could make two parsers disagree.
+        if any(c.isspace() or c == "\\" or not c.isprintable() for c in url):
+            return "endpoint_url must not contain spaces, control characters or backslashes"
         try:
-            parts = urlsplit(url)
-            host = parts.hostname
+            parts = URL(url)
+            host = parts.host
             parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
+        except (ValueError, TypeError):
             return f"endpoint_url {url!r} is not a valid URL"
         if parts.scheme not in ("http", "https") or not host:
             return "endpoint_url must be an http(s) URL with a host"
+        if parts.raw_user is not None or parts.raw_password is not None:
+            return "endpoint_url must not carry a user or password (user@host)"
         source = peer_address(peer)
         try:
             target: IPAddress | None = _plain(ipaddress.ip_address(host.split("%", 1)[0]))

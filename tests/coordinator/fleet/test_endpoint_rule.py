@@ -50,6 +50,18 @@ def test_allowed_endpoints(url: str, peer: str) -> None:
     ("ftp://192.168.1.20/v1", LAN, "http(s)"),
     ("http:///v1", LAN, "http(s)"),
     ("http://192.168.1.20:99999/v1", LAN, "not a valid URL"),
+    # Two parsers must never disagree about the host the coordinator will dial.
+    ("http://127.0.0.1:8000@169.254.169.254/", LOCAL, "user or password"),
+    ("http://169.254.169.254\\@127.0.0.1/", LOCAL, "backslashes"),
+    ("http://169.254.169.254#@127.0.0.1/", LOCAL, "neither the address"),
+    ("http://user@127.0.0.1:8000/v1", LOCAL, "user or password"),
+    ("http://127.0.0.1 /v1", LOCAL, "spaces"),
+    ("http://[::ffff:169.254.169.254]/", LOCAL, "neither the address"),
+    # Numeric forms that only a resolver turns into an address are names here, and refused.
+    ("http://2130706433:8000/v1", LOCAL, "must be an IP address"),
+    ("http://127.1:8000/v1", LOCAL, "must be an IP address"),
+    ("http://0x7f.1:8000/v1", LOCAL, "must be an IP address"),
+    ("http://169.254.169.254.nip.io/", LOCAL, "must be an IP address"),
 ])
 def test_refused_endpoints(url: str, peer: str, reason: str) -> None:
     refused = EndpointRule().check(url, peer)
