@@ -8,13 +8,24 @@ from pathlib import Path
 import grpc
 import pytest
 
+from shareai.agent.control.enroll import enroll
+from shareai.agent.control.session import ControlError
 from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import ConfigError, parse_config
 from shareai.coordinator.fleet import FleetSubsystem
 from shareai.coordinator.fleet.endpoints import EndpointRule, peer_address
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
-from tests.coordinator.fleet.conftest import ADMIN_KEY, DEADLINE_S, Harness, creds, make_config, register_request
+from tests.agent.control.conftest import make_agent, new_token
+from tests.coordinator.fleet.conftest import (
+    ADMIN_KEY,
+    DEADLINE_S,
+    Harness,
+    creds,
+    make_config,
+    register_request,
+    start_coordinator,
+)
 
 LOCAL = "ipv4:127.0.0.1:50123"
 LAN = "ipv4:192.168.1.20:50123"
@@ -125,5 +136,22 @@ async def test_register_accepts_hosts_inside_allowed_networks(tmp_path: Path) ->
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         node = fleet.registry.get(ident.node_id)
         assert node is not None and node.endpoint_url == "http://10.0.0.1:8000/v1"
+    finally:
+        await coord.stop(grace_s=1.0)
+
+
+async def test_an_agent_advertising_another_host_stops_with_the_coordinators_reason(tmp_path: Path) -> None:
+    coord = await start_coordinator(tmp_path / "coord", interval_s=1.0)
+    try:
+        ident = await enroll(coord.grpc_target, await new_token(coord), data_dir=tmp_path / "agent", name="rig")
+        agent = make_agent(ident, advertise_url="http://169.254.169.254/v1")
+        await agent.start()
+        try:
+            with pytest.raises(ControlError) as err:
+                await agent.wait()
+            assert "INVALID_ARGUMENT" in str(err.value) and "endpoint_url host 169.254.169.254" in str(err.value)
+        finally:
+            await agent.stop()
+        assert coord.subsystem("fleet").directory.routes_for("m1", None) == []
     finally:
         await coord.stop(grace_s=1.0)
