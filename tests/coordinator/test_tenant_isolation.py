@@ -62,7 +62,7 @@ async def _admin(coord: Coordinator, method: str, path: str, body: dict[str, Any
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     async with FakeProvider(model=MODEL, reply="from the provider") as provider:
-        cfg = make_config(tmp_path / "coord", interval_s=1.0)
+        cfg = make_config(tmp_path / "coord")  # 5 s heartbeats: a loaded machine cannot make a node "offline"
         # The provider is free and the nodes are expensive: "cheapest" would pick the provider.
         cfg.providers = [ProviderConfig(name="provider-a", base_url=provider.base_url, api_keys=["pk-test"],
                                         models=[ProviderModel(MODEL, MODEL, 0.0, 0.0)])]
