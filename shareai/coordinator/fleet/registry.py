@@ -26,12 +26,15 @@ from shareai.coordinator.fleet.liveness import NodeStatus, is_alive, status_of
 from shareai.coordinator.fleet.nodes import NodeRecord
 from shareai.coordinator.interfaces import NodeModelLoad, NodeRoute
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
+from shareai.wire.capabilities import ENDPOINTS as FEATURE_ENDPOINTS
 from shareai.wire.capabilities import LEGACY_FEATURES
 from shareai.wire.tokens import new_secret
 
 AVAILABLE = pb.AVAILABILITY_STATE_AVAILABLE
 DRAINING = pb.AVAILABILITY_STATE_DRAINING
 DATA_PLANE_PREFIX = "dp_"
+MAX_FEATURES = 256  # per model and endpoint (an agent advertises about 40)
+MAX_FEATURE_CHARS = 100
 
 STATE_NAMES: dict[int, str] = {
     pb.AVAILABILITY_STATE_UNSPECIFIED: "unspecified",
@@ -70,7 +73,10 @@ def model_slots(m: pb.ModelInfo) -> ModelSlots:
     what its validator accepted, so it keeps receiving the plain requests it always served."""
     if not m.features:
         return ModelSlots(m.name, m.slots, m.n_ctx, m.queue_limit, tuple(m.endpoints))
-    features = {endpoint: frozenset(listed.names) for endpoint, listed in m.features.items()}
+    # Bounded, so a node cannot make the coordinator hold an arbitrarily large set; what is cut only
+    # makes the node receive less (a feature it does not list is one it is not sent).
+    features = {endpoint: frozenset(n for n in list(listed.names)[:MAX_FEATURES] if len(n) <= MAX_FEATURE_CHARS)
+                for endpoint, listed in m.features.items() if endpoint in FEATURE_ENDPOINTS}
     return ModelSlots(m.name, m.slots, m.n_ctx, m.queue_limit, tuple(m.endpoints), features, legacy=False)
 
 
@@ -116,11 +122,14 @@ def registration_summary(req: pb.RegisterRequest) -> dict[str, Any]:
         "endpoint_url": req.endpoint_url,
         "mode": MODE_NAMES.get(req.mode, "always-on"),
         "models": [{"name": m.name, "slots": m.slots, "n_ctx": m.n_ctx, "queue_limit": m.queue_limit,
-                    "features": {e: sorted(f.names) for e, f in sorted(m.features.items())} or "legacy"}
-                   for m in req.models],
+                    "features": _features_summary(model_slots(m))} for m in req.models],
         "price": ({"input_per_mtok": req.price.input_per_mtok, "output_per_mtok": req.price.output_per_mtok}
                   if req.price.set else None),
     }
+
+
+def _features_summary(slots: ModelSlots) -> dict[str, list[str]] | str:
+    return "legacy" if slots.legacy else {e: sorted(names) for e, names in sorted(slots.features.items())}
 
 
 def host_summary(host: pb.HostInfo) -> dict[str, Any]:

@@ -27,3 +27,11 @@ def test_the_registry_reads_advertised_features_and_assumes_legacy_when_there_ar
     assert new.features["completions"] == node_features("completions") - {LOGPROBS_ON}
     old = model_slots(pb.ModelInfo(name="m", slots=1, endpoints=list(ENDPOINTS)))
     assert old.legacy and old.features == LEGACY_FEATURES
+
+
+def test_a_hostile_feature_list_is_bounded() -> None:
+    names = [f"f{i}" for i in range(10_000)] + ["x" * 5000]
+    info = pb.ModelInfo(name="m", features={"chat.completions": pb.FeatureList(names=names),
+                                            "not-an-endpoint": pb.FeatureList(names=["tools"])})
+    slots = model_slots(info)
+    assert set(slots.features) == {"chat.completions"} and len(slots.features["chat.completions"]) == 256
