@@ -121,15 +121,11 @@ def registration_summary(req: pb.RegisterRequest) -> dict[str, Any]:
     return {
         "endpoint_url": req.endpoint_url,
         "mode": MODE_NAMES.get(req.mode, "always-on"),
-        "models": [{"name": m.name, "slots": m.slots, "n_ctx": m.n_ctx, "queue_limit": m.queue_limit,
-                    "features": _features_summary(model_slots(m))} for m in req.models],
+        "models": [{"name": m.name, "slots": m.slots, "n_ctx": m.n_ctx, "queue_limit": m.queue_limit}
+                   for m in req.models],
         "price": ({"input_per_mtok": req.price.input_per_mtok, "output_per_mtok": req.price.output_per_mtok}
                   if req.price.set else None),
     }
-
-
-def _features_summary(slots: ModelSlots) -> dict[str, list[str]] | str:
-    return "legacy" if slots.legacy else {e: sorted(names) for e, names in sorted(slots.features.items())}
 
 
 def host_summary(host: pb.HostInfo) -> dict[str, Any]:
