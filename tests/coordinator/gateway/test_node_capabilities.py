@@ -131,12 +131,19 @@ async def test_prefer_nodes_sends_what_the_node_cannot_serve_to_the_provider(
         assert "".join([ch.choices[0].delta.content or "" async for ch in stream.parse() if ch.choices]) \
             == PROVIDER_REPLY
         assert await _route(c, temperature=0.2, max_tokens=50) == (on_node, DEFAULT_REPLY)
+        image = [{"role": "user", "content": [{"type": "text", "text": "what is this?"},
+                                              {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}]
+        raw = await c.chat.completions.with_raw_response.create(model=MODEL, messages=image)
+        assert raw.headers["x-shareai-route"] == "provider-a"
+        assert await _route(c, modalities=["text", "audio"], audio={"voice": "alloy", "format": "wav"}) == (
+            "provider-a", PROVIDER_REPLY)
     async with stack.client(**{"x-shareai-route": f"{on_node},provider-a"}) as c:  # a pinned list skips the node
         assert await _route(c, tools=TOOLS) == ("provider-a", PROVIDER_REPLY)
     assert backend.generations == 2  # only the plain requests reached the node ...
     assert _node_statuses(node.server) == {"200": 2}  # ... and nothing it had to refuse
     assert [("tools" in b, b.get("n"), "logit_bias" in b) for b in stack.provider.bodies] == [
-        (True, None, False), (False, 2, False), (False, None, True), (True, None, False), (True, None, False)]
+        (True, None, False), (False, 2, False), (False, None, True), (True, None, False),
+        (False, None, False), (False, None, False), (True, None, False)]
 
 
 async def test_nodes_only_private_and_pinned_requests_get_a_400_naming_the_param(
