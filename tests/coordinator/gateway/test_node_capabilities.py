@@ -137,13 +137,17 @@ async def test_prefer_nodes_sends_what_the_node_cannot_serve_to_the_provider(
         assert raw.headers["x-shareai-route"] == "provider-a"
         assert await _route(c, modalities=["text", "audio"], audio={"voice": "alloy", "format": "wav"}) == (
             "provider-a", PROVIDER_REPLY)
+        comp = await c.completions.with_raw_response.create(model=MODEL, prompt="say hi", suffix="!")
+        assert comp.headers["x-shareai-route"] == "provider-a"
+        comp = await c.completions.with_raw_response.create(model=MODEL, prompt="say hi", echo=True)
+        assert comp.headers["x-shareai-route"] == on_node
     async with stack.client(**{"x-shareai-route": f"{on_node},provider-a"}) as c:  # a pinned list skips the node
         assert await _route(c, tools=TOOLS) == ("provider-a", PROVIDER_REPLY)
-    assert backend.generations == 2  # only the plain requests reached the node ...
-    assert _node_statuses(node.server) == {"200": 2}  # ... and nothing it had to refuse
+    assert backend.generations == 3  # only the plain requests reached the node ...
+    assert _node_statuses(node.server) == {"200": 3}  # ... and nothing it had to refuse
     assert [("tools" in b, b.get("n"), "logit_bias" in b) for b in stack.provider.bodies] == [
         (True, None, False), (False, 2, False), (False, None, True), (True, None, False),
-        (False, None, False), (False, None, False), (True, None, False)]
+        (False, None, False), (False, None, False), (False, None, False), (True, None, False)]
 
 
 async def test_nodes_only_private_and_pinned_requests_get_a_400_naming_the_param(
