@@ -10,6 +10,7 @@ and wired to the real fleet registry and governance in `app.py`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,6 +39,9 @@ class NodeRoute:
     input_per_mtok: float | None  # the node's advertised price; None -> the [nodes] default
     output_per_mtok: float | None
     power_w: float | None = None  # last measured GPU power draw, for energy pricing
+    # Request features the model accepts, per endpoint (`shareai.wire.capabilities`); None: the
+    # node said nothing (an older agent), so `LEGACY_FEATURES` applies.
+    features: Mapping[str, frozenset[str]] | None = None
 
 
 class NodeDirectory(Protocol):

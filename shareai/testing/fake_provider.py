@@ -3,6 +3,7 @@
     async with FakeProvider(model="gemma", reply="hello") as p:      # p.base_url ends in /v1
         p.fail_status = 500          # every request answers 500 (also 429, 401, 503, ...)
         p.fail_times = 2             # ... only the next 2 requests, then healthy again
+        p.fail_error = {"code": "unsupported_parameter", "param": "tools"}   # ... with this error
         p.hang = True                # accept and never answer
         p.first_byte_delay = 1.0     # wait before the status line
         p.cut_after_chunks = 2       # streams: close the connection after 2 content chunks
@@ -44,6 +45,7 @@ class FakeProvider:
         self.embedding_dim = embedding_dim
         self.fail_status: int | None = None
         self.fail_times: int | None = None
+        self.fail_error: dict[str, Any] | None = None  # fields of the failures' `error` object
         self.hang = False
         self.first_byte_delay = 0.0
         self.cut_after_chunks: int | None = None
@@ -136,7 +138,7 @@ class FakeProvider:
         if self.fail_status is not None and (self.fail_times is None or self.fail_times > 0):
             if self.fail_times is not None:
                 self.fail_times -= 1
-            return None, self._error(self.fail_status)
+            return None, self._error(self.fail_status, self.fail_error)
         if self.delay:
             await self._sleep(self.delay)
         return body, None
@@ -148,10 +150,10 @@ class FakeProvider:
             pass
 
     @staticmethod
-    def _error(status: int) -> web.Response:
-        kinds = {401: "authentication_error", 429: "rate_limit_error"}
+    def _error(status: int, fields: dict[str, Any] | None = None) -> web.Response:
+        kinds = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error"}
         body = {"error": {"message": f"fake failure {status}", "type": kinds.get(status, "server_error"),
-                          "param": None, "code": None}}
+                          "param": None, "code": None, **(fields or {})}}
         headers = {"retry-after": "1"} if status == 429 else {}
         return web.json_response(body, status=status, headers=headers)
 

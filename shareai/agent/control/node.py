@@ -40,11 +40,25 @@ from shareai.agent.control.session import ControlError, ControlSession
 from shareai.agent.server import AgentServer, ModelPool, load_pools
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
+from shareai.wire.capabilities import LOGPROBS_ON, node_features
 from shareai.wire.tokens import new_secret
 
 log = logging.getLogger(__name__)
 
 ENDPOINTS = ("chat.completions", "completions")
+
+
+def advertised_features(pool: ModelPool) -> dict[str, pb.FeatureList]:
+    """What this model accepts per endpoint, as the coordinator routes by it: the features the
+    node's strict validator accepts (derived by probing it), less logprobs where the backend has
+    none (the server refuses them for such a model)."""
+    out = {}
+    for endpoint in ENDPOINTS:
+        names = node_features(endpoint)
+        if not pool.supports_logprobs:
+            names -= {LOGPROBS_ON}
+        out[endpoint] = pb.FeatureList(names=sorted(names))
+    return out
 
 
 class GpuLoadSource(Protocol):
@@ -188,7 +202,8 @@ class NodeAgent:
             name=self.ident.name,
             host=self._host_info,
             models=[pb.ModelInfo(name=m.name, slots=m.slots, n_ctx=m.n_ctx, queue_limit=m.queue_limit,
-                                 endpoints=list(ENDPOINTS)) for m in self.server.load()],
+                                 endpoints=list(ENDPOINTS), features=advertised_features(pool))
+                    for pool in self.server.models for m in (pool.load(),)],
             endpoint_url=self.endpoint_url,
             mode=pb.AVAILABILITY_MODE_IDLE if c.availability == "idle" else pb.AVAILABILITY_MODE_ALWAYS_ON,
             state=self.state,  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ it got (no copying), so the hot path stays a dict lookup and a few attribute wri
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,11 +26,15 @@ from shareai.coordinator.fleet.liveness import NodeStatus, is_alive, status_of
 from shareai.coordinator.fleet.nodes import NodeRecord
 from shareai.coordinator.interfaces import NodeModelLoad, NodeRoute
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
+from shareai.wire.capabilities import ENDPOINTS as FEATURE_ENDPOINTS
+from shareai.wire.capabilities import LEGACY_FEATURES
 from shareai.wire.tokens import new_secret
 
 AVAILABLE = pb.AVAILABILITY_STATE_AVAILABLE
 DRAINING = pb.AVAILABILITY_STATE_DRAINING
 DATA_PLANE_PREFIX = "dp_"
+MAX_FEATURES = 256  # per model and endpoint (an agent advertises about 40)
+MAX_FEATURE_CHARS = 100
 
 STATE_NAMES: dict[int, str] = {
     pb.AVAILABILITY_STATE_UNSPECIFIED: "unspecified",
@@ -59,6 +63,21 @@ class ModelSlots:
     n_ctx: int
     queue_limit: int
     endpoints: tuple[str, ...]
+    # Request features accepted, per endpoint; `LEGACY_FEATURES` when the agent advertised none.
+    features: Mapping[str, frozenset[str]] = field(default_factory=lambda: LEGACY_FEATURES)
+    legacy: bool = True
+
+
+def model_slots(m: pb.ModelInfo) -> ModelSlots:
+    """A registered model; an agent from before capabilities (no `features`) gets the legacy set,
+    what its validator accepted, so it keeps receiving the plain requests it always served."""
+    if not m.features:
+        return ModelSlots(m.name, m.slots, m.n_ctx, m.queue_limit, tuple(m.endpoints))
+    # Bounded, so a node cannot make the coordinator hold an arbitrarily large set; what is cut only
+    # makes the node receive less (a feature it does not list is one it is not sent).
+    features = {endpoint: frozenset(n for n in list(listed.names)[:MAX_FEATURES] if len(n) <= MAX_FEATURE_CHARS)
+                for endpoint, listed in m.features.items() if endpoint in FEATURE_ENDPOINTS}
+    return ModelSlots(m.name, m.slots, m.n_ctx, m.queue_limit, tuple(m.endpoints), features, legacy=False)
 
 
 @dataclass(slots=True)
@@ -158,8 +177,7 @@ class Registry:
             data_plane_secret=new_secret(DATA_PLANE_PREFIX),
             mode=MODE_NAMES.get(req.mode, "always-on"),
             state=state,
-            models={m.name: ModelSlots(m.name, m.slots, m.n_ctx, m.queue_limit, tuple(m.endpoints))
-                    for m in req.models},
+            models={m.name: model_slots(m) for m in req.models},
             price_input=req.price.input_per_mtok if req.price.set else None,
             price_output=req.price.output_per_mtok if req.price.set else None,
             registered_at=now,
@@ -254,6 +272,7 @@ class Registry:
                 node_id=node_id, name=node.record.name, org=node.record.org, endpoint_url=node.endpoint_url,
                 data_plane_secret=node.data_plane_secret, model=model, load=node.model_load(model),
                 input_per_mtok=node.price_input, output_per_mtok=node.price_output, power_w=node.power_w,
+                features=node.models[model].features,
             ))
         routes.sort(key=lambda r: r.node_id)
         return routes

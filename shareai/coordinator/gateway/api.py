@@ -138,7 +138,7 @@ class GatewayAPI:
             ctx = RouteContext(stream=parsed.stream, prompt_tokens=parsed.prompt_tokens, max_tokens=parsed.max_tokens,
                                provider_capacity=self.settings.provider_capacity)
             targets = self.router.candidates(model=parsed.model, principal=principal, endpoint=endpoint,
-                                             policy=policy, pin=pin, ctx=ctx)
+                                             policy=policy, pin=pin, ctx=ctx, body=body)
             if parsed.stream:
                 upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}),
                                                             "include_usage": True}}

@@ -3,8 +3,18 @@
     for target in ordered targets:              (the policy's order is the failover sequence)
         for key in the provider's key pool:     (401/429 rotate to the next key of the same provider)
             attempt ── 2xx ────────────────▶ done
+                    ── 400 unsupported ────▶ next target (this target lacks a feature; another may not)
                     ── 400/413/422 ────────▶ the client's mistake: passed through, no failover
                     ── connect error, timeout before the first byte, 5xx, 429 ──▶ next target
+
+Which 400s move on: exactly those whose OpenAI error body has `code` `unsupported_parameter` or
+`unsupported_value`, what a node says for a parameter or value it cannot honour (`tools`, `n` > 1,
+a schema keyword its grammar cannot enforce) and what OpenAI says for a parameter a model lacks.
+Every other 400 (`invalid_value`, `invalid_type`, an invalid JSON schema, no code, a body that is not
+JSON), 413 and 422 is the client's mistake and passes through at once. When every target refused
+the request as unsupported, the last refusal is the answer (a 400 naming the parameter); when some
+other failure is among them, the answer is 502 as for any exhausted failover. Refusals never count
+against a circuit breaker.
 
 Streams commit to a target only once its first body bytes arrived: until then a stream fails over
 like any request; after that, the caller relays it and an error can only end it (SSE error event).
@@ -31,6 +41,7 @@ from shareai.coordinator.gateway.targets import PATHS, Target
 from shareai.wire.errors import NoTargetAvailable, OpenAIError, UpstreamFailed, UpstreamTimeout
 
 PASS_THROUGH = frozenset({400, 413, 422})  # deterministic client errors: another target would say the same
+UNSUPPORTED_CODES = frozenset({"unsupported_parameter", "unsupported_value"})  # 400s that move on
 ROTATE_KEY = frozenset({401, 429})
 
 
@@ -76,13 +87,38 @@ class StreamStart:
 
 class _Failed(Exception):
     def __init__(self, reason: str, *, status: int | None = None, timeout: bool = False,
-                 retry_after: float | None = None, count_for_breaker: bool = True) -> None:
+                 retry_after: float | None = None, count_for_breaker: bool = True,
+                 refusal: Reply | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.timeout = timeout
         self.retry_after = retry_after
         self.count_for_breaker = count_for_breaker
+        self.refusal = refusal  # a 400 "unsupported" answer, the reply if every target says so
+
+
+def unsupported_param(status: int, raw: bytes) -> str | None:
+    """What a target said it does not support (the error's `param`, else its code) when `raw` is a
+    400 with an unsupported-parameter/value code; None for any other answer."""
+    if status != 400:
+        return None
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return None
+    err = decoded.get("error") if isinstance(decoded, dict) else None
+    if not isinstance(err, dict) or err.get("code") not in UNSUPPORTED_CODES:
+        return None
+    param = err.get("param")
+    return param if isinstance(param, str) and param else str(err["code"])
+
+
+def _refusal(reply: Reply) -> _Failed | None:
+    param = unsupported_param(reply.status, reply.body)
+    if param is None:
+        return None
+    return _Failed(f"unsupported: {param}", status=reply.status, count_for_breaker=False, refusal=reply)
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -159,7 +195,11 @@ class Forwarder:
                     raw = await resp.read()
                     if resp.status >= 300 and resp.status not in PASS_THROUGH:
                         raise self._status_failure(resp.status, resp.headers)
-                    return Reply(target, resp.status, raw, resp.content_type or "application/json")
+                    reply = Reply(target, resp.status, raw, resp.content_type or "application/json")
+                    refused = _refusal(reply)
+                    if refused is not None:
+                        raise refused
+                    return reply
         return await self._walk(targets, trace, attempt)
 
     async def stream(self, targets: list[Target], endpoint: str, body: dict[str, Any],
@@ -173,7 +213,11 @@ class Forwarder:
                         raw = await resp.read()
                         resp.release()
                         if resp.status in PASS_THROUGH:
-                            return Reply(target, resp.status, raw, resp.content_type or "application/json")
+                            reply = Reply(target, resp.status, raw, resp.content_type or "application/json")
+                            refused = _refusal(reply)
+                            if refused is not None:
+                                raise refused
+                            return reply
                         raise self._status_failure(resp.status, resp.headers)
                     first = await resp.content.readany()
                 if not first:
@@ -204,6 +248,7 @@ class Forwarder:
         if not targets:
             raise NoTargetAvailable(f"No route can serve '{trace.model}' right now.")
         timeouts = 0
+        refusals: list[Reply] = []
         for i, target in enumerate(targets):
             if i > 0:
                 self.metrics.failovers.inc(trace.model)
@@ -239,6 +284,8 @@ class Forwarder:
                 self.metrics.attempts.inc(target.route, failure.reason.split(":")[0])
                 trace.failures.append(f"{target.route}: {failure.reason}")
                 timeouts += failure.timeout
+                if failure.refusal is not None:
+                    refusals.append(failure.refusal)
                 pool = self._keys(target)
                 if failure.status in ROTATE_KEY and pool is not None and key is not None:
                     pool.penalise(key, failure.status or 0, now, failure.retry_after)
@@ -248,6 +295,8 @@ class Forwarder:
                 if failure.count_for_breaker:
                     self.breaker(target.route).record_failure(now)
                 break
+        if refusals and len(refusals) == len(trace.failures):
+            return refusals[-1]  # every target lacks something the request uses: the client hears what
         detail = "; ".join(trace.failures[-5:])
         err: OpenAIError
         if timeouts == len(trace.failures):

@@ -5,6 +5,12 @@
     x-shareai-route: node:<id>    only that node
     x-shareai-route: a,b,node     those routes, failing over in that order
 
+Only targets that can serve the request's features (`tools`, `n > 1`, `logit_bias`, ... as
+`shareai.wire.capabilities` reads them from the body) are candidates: a node by what it advertised,
+a provider always. When the policy or pin leaves targets but none of them can serve the request,
+the answer is 400 naming the parameter (`unsupported_parameter`, or `unsupported_value` for a kind
+of value such as `n` > 1), instead of a node's refusal or a provider the policy forbids.
+
 A pinned request goes to what it named even when the breaker is open (the caller asked for it).
 An unpinned one skips open circuits; a provider whose cooldown is over is probed in the background
 with `GET {base_url}/models` (no tokens spent) and rejoins when the probe succeeds. A node whose
@@ -15,14 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 
 from shareai.coordinator.gateway import policy as policies
 from shareai.coordinator.gateway.breaker import CLOSED, HALF_OPEN
 from shareai.coordinator.gateway.forward import Forwarder
-from shareai.coordinator.gateway.targets import NODE, Catalog, Target
+from shareai.coordinator.gateway.targets import CHAT, COMPLETIONS, NODE, Catalog, Target
 from shareai.coordinator.interfaces import Principal
+from shareai.wire.capabilities import request_needs
 from shareai.wire.errors import InvalidRequest, PermissionDenied
 
 log = logging.getLogger(__name__)
@@ -49,13 +58,18 @@ class Router:
         return principal.policy or self.default_policy
 
     def candidates(self, *, model: str, principal: Principal, endpoint: str, policy: str, pin: str | None,
-                   ctx: policies.RouteContext) -> list[Target]:
+                   ctx: policies.RouteContext, body: Mapping[str, Any] | None = None) -> list[Target]:
+        """The targets to try, in order. `body` (the request as the client sent it) decides which
+        targets can serve it; without one, every target counts as able."""
         nodes = self.catalog.node_targets(model, principal, endpoint)
         providers = [] if principal.private else self.catalog.provider_targets(model, endpoint)
         ordered = policies.order(policy, nodes + providers, stats=self.forwarder.stats, ctx=ctx,
                                  rng=self.forwarder.settings.rng)
         if pin:
-            return self._pinned(pin, ordered, principal)
+            ordered = self._pinned(pin, ordered, principal)
+        ordered = self._able(ordered, model, endpoint, body)
+        if pin:
+            return ordered
         now = self.forwarder.settings.clock()
         usable: list[Target] = []
         for t in ordered:
@@ -66,6 +80,25 @@ class Router:
             elif state == HALF_OPEN:
                 self.schedule_probe(t)
         return usable
+
+    @staticmethod
+    def _able(ordered: list[Target], model: str, endpoint: str, body: Mapping[str, Any] | None) -> list[Target]:
+        """The targets that can serve what `body` uses; 400 naming the parameter when there were
+        targets and none can."""
+        if body is None or endpoint not in (CHAT, COMPLETIONS):
+            return ordered
+        needs = request_needs(endpoint, body)
+        able = [t for t in ordered if t.unmet(endpoint, needs) is None]
+        if able or not ordered:
+            return able
+        # Name a need no target meets if there is one (else the best-ranked target's first gap).
+        blocking = [n for n in needs if all(t.unmet(endpoint, [n]) is not None for t in ordered)]
+        need = blocking[0] if blocking else ordered[0].unmet(endpoint, needs)
+        assert need is not None
+        raise InvalidRequest(
+            f"Unsupported parameter '{need.param}': none of the {len(ordered)} route(s) this request may use "
+            f"for '{model}' supports {need.describe()}. Remove it, or route the request where it can be served.",
+            param=need.param, code=need.code)
 
     def _pinned(self, pin: str, ordered: list[Target], principal: Principal) -> list[Target]:
         """The targets a route header names, in the order it names them (`a,b,node` fails over from

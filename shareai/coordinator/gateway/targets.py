@@ -5,6 +5,11 @@ prices, timeout) plus the route name that identifies it in headers, metrics and 
 the provider's name, or `node:<id>`. The `Catalog` indexes the configured providers by public model
 name; nodes come live from the `NodeDirectory` on every request, so a node that stops
 heartbeating disappears from routing at once.
+
+`Target.unmet(endpoint, needs)` says whether a target can serve a request's features
+(`shareai.wire.capabilities`): a node by what its model advertised (an older agent that advertised
+nothing: `LEGACY_FEATURES`); a provider is assumed to serve everything (its own 400 for a feature
+it lacks is recognised by the forwarder, which then moves on).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 
 from shareai.coordinator.config import CoordinatorConfig, NodePricing, ProviderConfig, ProviderModel
 from shareai.coordinator.interfaces import NodeDirectory, NodeRoute, Principal
+from shareai.wire.capabilities import LEGACY_FEATURES, Need, first_unmet
 
 PROVIDER = "provider"
 NODE = "node"
@@ -47,6 +53,13 @@ class Target:
         if cost == 0.0 and self.node is not None and self.node.power_w and self.energy_per_kwh > 0:
             cost = self.node.power_w * latency_s / 3_600_000 * self.energy_per_kwh
         return cost
+
+    def unmet(self, endpoint: str, needs: list[Need]) -> Need | None:
+        """The first of `needs` this target cannot serve on `endpoint`, or None."""
+        if self.node is None or not needs:
+            return None
+        features = self.node.features if self.node.features is not None else LEGACY_FEATURES
+        return first_unmet(needs, features.get(endpoint, frozenset()))
 
 
 def node_target(route: NodeRoute, pricing: NodePricing, timeout_s: float) -> Target:

@@ -24,17 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"shareai/proto/fleet/v1/fleet.proto\x12\x16shareai.proto.fleet.v1\"\xdf\x01\n\x07GpuInfo\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04uuid\x18\x03 \x01(\t\x12\x1a\n\x12memory_total_bytes\x18\x04 \x01(\x04\x12\x19\n\x11memory_used_bytes\x18\x05 \x01(\x04\x12\x17\n\x0futilization_pct\x18\x06 \x01(\x01\x12\x15\n\rtemperature_c\x18\x07 \x01(\x01\x12\x0f\n\x07power_w\x18\x08 \x01(\x01\x12\x15\n\rpower_limit_w\x18\t \x01(\x01\x12\x1a\n\x12\x63ompute_capability\x18\n \x01(\t\"\xd4\x02\n\x08HostInfo\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x0c\n\x04\x61rch\x18\x03 \x01(\t\x12\x11\n\tcpu_model\x18\x04 \x01(\t\x12\x1a\n\x12\x63pu_cores_physical\x18\x05 \x01(\x05\x12\x19\n\x11\x63pu_cores_logical\x18\x06 \x01(\x05\x12\x17\n\x0fram_total_bytes\x18\x07 \x01(\x04\x12\x18\n\x10\x64isk_total_bytes\x18\x08 \x01(\x04\x12\x17\n\x0f\x64isk_free_bytes\x18\t \x01(\x04\x12-\n\x04gpus\x18\n \x03(\x0b\x32\x1f.shareai.proto.fleet.v1.GpuInfo\x12\x16\n\x0e\x64river_version\x18\x0b \x01(\t\x12\x14\n\x0c\x63uda_version\x18\x0c \x01(\t\x12\x12\n\ngpu_status\x18\r \x01(\t\x12\x15\n\ragent_version\x18\x0e \x01(\t\"\x82\x01\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\x04host\x18\x03 \x01(\x0b\x32 .shareai.proto.fleet.v1.HostInfo\x12\x0f\n\x07node_id\x18\x04 \x01(\t\x12\x13\n\x0bnode_secret\x18\x05 \x01(\t\"C\n\x0e\x45nrollResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0bnode_secret\x18\x02 \x01(\t\x12\x0b\n\x03org\x18\x03 \x01(\t\"E\n\x05Price\x12\x0b\n\x03set\x18\x01 \x01(\x08\x12\x16\n\x0einput_per_mtok\x18\x02 \x01(\x01\x12\x17\n\x0foutput_per_mtok\x18\x03 \x01(\x01\"_\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05slots\x18\x02 \x01(\x05\x12\r\n\x05n_ctx\x18\x03 \x01(\x05\x12\x13\n\x0bqueue_limit\x18\x04 \x01(\x05\x12\x11\n\tendpoints\x18\x05 \x03(\t\"\xc9\x02\n\x0fRegisterRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\x04host\x18\x03 \x01(\x0b\x32 .shareai.proto.fleet.v1.HostInfo\x12\x31\n\x06models\x18\x04 \x03(\x0b\x32!.shareai.proto.fleet.v1.ModelInfo\x12\x14\n\x0c\x65ndpoint_url\x18\x05 \x01(\t\x12\x36\n\x04mode\x18\x06 \x01(\x0e\x32(.shareai.proto.fleet.v1.AvailabilityMode\x12\x38\n\x05state\x18\x07 \x01(\x0e\x32).shareai.proto.fleet.v1.AvailabilityState\x12,\n\x05price\x18\x08 \x01(\x0b\x32\x1d.shareai.proto.fleet.v1.Price\"j\n\x10RegisterResponse\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\x12\x10\n\x08patience\x18\x02 \x01(\x05\x12\x19\n\x11\x64\x61ta_plane_secret\x18\x03 \x01(\t\x12\x0b\n\x03org\x18\x04 \x01(\t\"V\n\tModelLoad\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nslots_busy\x18\x02 \x01(\x05\x12\x12\n\nslots_free\x18\x03 \x01(\x05\x12\x13\n\x0bqueue_depth\x18\x04 \x01(\x05\"\x8f\x01\n\x07GpuLoad\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x17\n\x0futilization_pct\x18\x02 \x01(\x01\x12\x19\n\x11memory_used_bytes\x18\x03 \x01(\x04\x12\x1a\n\x12memory_total_bytes\x18\x04 \x01(\x04\x12\x0f\n\x07power_w\x18\x05 \x01(\x01\x12\x15\n\rtemperature_c\x18\x06 \x01(\x01\"\xab\x02\n\x10HeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x38\n\x05state\x18\x03 \x01(\x0e\x32).shareai.proto.fleet.v1.AvailabilityState\x12\x31\n\x06models\x18\x04 \x03(\x0b\x32!.shareai.proto.fleet.v1.ModelLoad\x12-\n\x04gpus\x18\x05 \x03(\x0b\x32\x1f.shareai.proto.fleet.v1.GpuLoad\x12\x0f\n\x07\x63pu_pct\x18\x06 \x01(\x01\x12\x16\n\x0eram_used_bytes\x18\x07 \x01(\x04\x12\x11\n\thas_power\x18\x08 \x01(\x08\x12\x0f\n\x07power_w\x18\t \x01(\x01\x12\x10\n\x08inflight\x18\n \x01(\x05\"\x8c\x01\n\x07\x43ommand\x12\x32\n\x04kind\x18\x01 \x01(\x0e\x32$.shareai.proto.fleet.v1.Command.Kind\x12\x12\n\ninterval_s\x18\x02 \x01(\x01\"9\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\t\n\x05\x44RAIN\x10\x01\x12\x10\n\x0cSET_INTERVAL\x10\x02\"x\n\x11HeartbeatResponse\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\x12\x12\n\nreregister\x18\x02 \x01(\x08\x12\x31\n\x08\x63ommands\x18\x03 \x03(\x0b\x32\x1f.shareai.proto.fleet.v1.Command\"4\n\x11\x44\x65registerRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x14\n\x12\x44\x65registerResponse*r\n\x10\x41vailabilityMode\x12!\n\x1d\x41VAILABILITY_MODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41VAILABILITY_MODE_ALWAYS_ON\x10\x01\x12\x1a\n\x16\x41VAILABILITY_MODE_IDLE\x10\x02*\x97\x01\n\x11\x41vailabilityState\x12\"\n\x1e\x41VAILABILITY_STATE_UNSPECIFIED\x10\x00\x12 \n\x1c\x41VAILABILITY_STATE_AVAILABLE\x10\x01\x12\x1b\n\x17\x41VAILABILITY_STATE_AWAY\x10\x02\x12\x1f\n\x1b\x41VAILABILITY_STATE_DRAINING\x10\x03\x32\x86\x03\n\x05\x46leet\x12W\n\x06\x45nroll\x12%.shareai.proto.fleet.v1.EnrollRequest\x1a&.shareai.proto.fleet.v1.EnrollResponse\x12]\n\x08Register\x12\'.shareai.proto.fleet.v1.RegisterRequest\x1a(.shareai.proto.fleet.v1.RegisterResponse\x12`\n\tHeartbeat\x12(.shareai.proto.fleet.v1.HeartbeatRequest\x1a).shareai.proto.fleet.v1.HeartbeatResponse\x12\x63\n\nDeregister\x12).shareai.proto.fleet.v1.DeregisterRequest\x1a*.shareai.proto.fleet.v1.DeregisterResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"shareai/proto/fleet/v1/fleet.proto\x12\x16shareai.proto.fleet.v1\"\xdf\x01\n\x07GpuInfo\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04uuid\x18\x03 \x01(\t\x12\x1a\n\x12memory_total_bytes\x18\x04 \x01(\x04\x12\x19\n\x11memory_used_bytes\x18\x05 \x01(\x04\x12\x17\n\x0futilization_pct\x18\x06 \x01(\x01\x12\x15\n\rtemperature_c\x18\x07 \x01(\x01\x12\x0f\n\x07power_w\x18\x08 \x01(\x01\x12\x15\n\rpower_limit_w\x18\t \x01(\x01\x12\x1a\n\x12\x63ompute_capability\x18\n \x01(\t\"\xd4\x02\n\x08HostInfo\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\n\n\x02os\x18\x02 \x01(\t\x12\x0c\n\x04\x61rch\x18\x03 \x01(\t\x12\x11\n\tcpu_model\x18\x04 \x01(\t\x12\x1a\n\x12\x63pu_cores_physical\x18\x05 \x01(\x05\x12\x19\n\x11\x63pu_cores_logical\x18\x06 \x01(\x05\x12\x17\n\x0fram_total_bytes\x18\x07 \x01(\x04\x12\x18\n\x10\x64isk_total_bytes\x18\x08 \x01(\x04\x12\x17\n\x0f\x64isk_free_bytes\x18\t \x01(\x04\x12-\n\x04gpus\x18\n \x03(\x0b\x32\x1f.shareai.proto.fleet.v1.GpuInfo\x12\x16\n\x0e\x64river_version\x18\x0b \x01(\t\x12\x14\n\x0c\x63uda_version\x18\x0c \x01(\t\x12\x12\n\ngpu_status\x18\r \x01(\t\x12\x15\n\ragent_version\x18\x0e \x01(\t\"\x82\x01\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\x04host\x18\x03 \x01(\x0b\x32 .shareai.proto.fleet.v1.HostInfo\x12\x0f\n\x07node_id\x18\x04 \x01(\t\x12\x13\n\x0bnode_secret\x18\x05 \x01(\t\"C\n\x0e\x45nrollResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0bnode_secret\x18\x02 \x01(\t\x12\x0b\n\x03org\x18\x03 \x01(\t\"E\n\x05Price\x12\x0b\n\x03set\x18\x01 \x01(\x08\x12\x16\n\x0einput_per_mtok\x18\x02 \x01(\x01\x12\x17\n\x0foutput_per_mtok\x18\x03 \x01(\x01\"\xf8\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05slots\x18\x02 \x01(\x05\x12\r\n\x05n_ctx\x18\x03 \x01(\x05\x12\x13\n\x0bqueue_limit\x18\x04 \x01(\x05\x12\x11\n\tendpoints\x18\x05 \x03(\t\x12\x41\n\x08\x66\x65\x61tures\x18\x06 \x03(\x0b\x32/.shareai.proto.fleet.v1.ModelInfo.FeaturesEntry\x1aT\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x32\n\x05value\x18\x02 \x01(\x0b\x32#.shareai.proto.fleet.v1.FeatureList:\x02\x38\x01\"\x1c\n\x0b\x46\x65\x61tureList\x12\r\n\x05names\x18\x01 \x03(\t\"\xc9\x02\n\x0fRegisterRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\x04host\x18\x03 \x01(\x0b\x32 .shareai.proto.fleet.v1.HostInfo\x12\x31\n\x06models\x18\x04 \x03(\x0b\x32!.shareai.proto.fleet.v1.ModelInfo\x12\x14\n\x0c\x65ndpoint_url\x18\x05 \x01(\t\x12\x36\n\x04mode\x18\x06 \x01(\x0e\x32(.shareai.proto.fleet.v1.AvailabilityMode\x12\x38\n\x05state\x18\x07 \x01(\x0e\x32).shareai.proto.fleet.v1.AvailabilityState\x12,\n\x05price\x18\x08 \x01(\x0b\x32\x1d.shareai.proto.fleet.v1.Price\"j\n\x10RegisterResponse\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\x12\x10\n\x08patience\x18\x02 \x01(\x05\x12\x19\n\x11\x64\x61ta_plane_secret\x18\x03 \x01(\t\x12\x0b\n\x03org\x18\x04 \x01(\t\"V\n\tModelLoad\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nslots_busy\x18\x02 \x01(\x05\x12\x12\n\nslots_free\x18\x03 \x01(\x05\x12\x13\n\x0bqueue_depth\x18\x04 \x01(\x05\"\x8f\x01\n\x07GpuLoad\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\x17\n\x0futilization_pct\x18\x02 \x01(\x01\x12\x19\n\x11memory_used_bytes\x18\x03 \x01(\x04\x12\x1a\n\x12memory_total_bytes\x18\x04 \x01(\x04\x12\x0f\n\x07power_w\x18\x05 \x01(\x01\x12\x15\n\rtemperature_c\x18\x06 \x01(\x01\"\xab\x02\n\x10HeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x38\n\x05state\x18\x03 \x01(\x0e\x32).shareai.proto.fleet.v1.AvailabilityState\x12\x31\n\x06models\x18\x04 \x03(\x0b\x32!.shareai.proto.fleet.v1.ModelLoad\x12-\n\x04gpus\x18\x05 \x03(\x0b\x32\x1f.shareai.proto.fleet.v1.GpuLoad\x12\x0f\n\x07\x63pu_pct\x18\x06 \x01(\x01\x12\x16\n\x0eram_used_bytes\x18\x07 \x01(\x04\x12\x11\n\thas_power\x18\x08 \x01(\x08\x12\x0f\n\x07power_w\x18\t \x01(\x01\x12\x10\n\x08inflight\x18\n \x01(\x05\"\x8c\x01\n\x07\x43ommand\x12\x32\n\x04kind\x18\x01 \x01(\x0e\x32$.shareai.proto.fleet.v1.Command.Kind\x12\x12\n\ninterval_s\x18\x02 \x01(\x01\"9\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\t\n\x05\x44RAIN\x10\x01\x12\x10\n\x0cSET_INTERVAL\x10\x02\"x\n\x11HeartbeatResponse\x12\x1c\n\x14heartbeat_interval_s\x18\x01 \x01(\x01\x12\x12\n\nreregister\x18\x02 \x01(\x08\x12\x31\n\x08\x63ommands\x18\x03 \x03(\x0b\x32\x1f.shareai.proto.fleet.v1.Command\"4\n\x11\x44\x65registerRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x14\n\x12\x44\x65registerResponse*r\n\x10\x41vailabilityMode\x12!\n\x1d\x41VAILABILITY_MODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41VAILABILITY_MODE_ALWAYS_ON\x10\x01\x12\x1a\n\x16\x41VAILABILITY_MODE_IDLE\x10\x02*\x97\x01\n\x11\x41vailabilityState\x12\"\n\x1e\x41VAILABILITY_STATE_UNSPECIFIED\x10\x00\x12 \n\x1c\x41VAILABILITY_STATE_AVAILABLE\x10\x01\x12\x1b\n\x17\x41VAILABILITY_STATE_AWAY\x10\x02\x12\x1f\n\x1b\x41VAILABILITY_STATE_DRAINING\x10\x03\x32\x86\x03\n\x05\x46leet\x12W\n\x06\x45nroll\x12%.shareai.proto.fleet.v1.EnrollRequest\x1a&.shareai.proto.fleet.v1.EnrollResponse\x12]\n\x08Register\x12\'.shareai.proto.fleet.v1.RegisterRequest\x1a(.shareai.proto.fleet.v1.RegisterResponse\x12`\n\tHeartbeat\x12(.shareai.proto.fleet.v1.HeartbeatRequest\x1a).shareai.proto.fleet.v1.HeartbeatResponse\x12\x63\n\nDeregister\x12).shareai.proto.fleet.v1.DeregisterRequest\x1a*.shareai.proto.fleet.v1.DeregisterResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shareai.proto.fleet.v1.fleet_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AVAILABILITYMODE']._serialized_start=2318
-  _globals['_AVAILABILITYMODE']._serialized_end=2432
-  _globals['_AVAILABILITYSTATE']._serialized_start=2435
-  _globals['_AVAILABILITYSTATE']._serialized_end=2586
+  _globals['_MODELINFO_FEATURESENTRY']._loaded_options = None
+  _globals['_MODELINFO_FEATURESENTRY']._serialized_options = b'8\001'
+  _globals['_AVAILABILITYMODE']._serialized_start=2502
+  _globals['_AVAILABILITYMODE']._serialized_end=2616
+  _globals['_AVAILABILITYSTATE']._serialized_start=2619
+  _globals['_AVAILABILITYSTATE']._serialized_end=2770
   _globals['_GPUINFO']._serialized_start=63
   _globals['_GPUINFO']._serialized_end=286
   _globals['_HOSTINFO']._serialized_start=289
@@ -45,28 +47,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENROLLRESPONSE']._serialized_end=831
   _globals['_PRICE']._serialized_start=833
   _globals['_PRICE']._serialized_end=902
-  _globals['_MODELINFO']._serialized_start=904
-  _globals['_MODELINFO']._serialized_end=999
-  _globals['_REGISTERREQUEST']._serialized_start=1002
-  _globals['_REGISTERREQUEST']._serialized_end=1331
-  _globals['_REGISTERRESPONSE']._serialized_start=1333
-  _globals['_REGISTERRESPONSE']._serialized_end=1439
-  _globals['_MODELLOAD']._serialized_start=1441
-  _globals['_MODELLOAD']._serialized_end=1527
-  _globals['_GPULOAD']._serialized_start=1530
-  _globals['_GPULOAD']._serialized_end=1673
-  _globals['_HEARTBEATREQUEST']._serialized_start=1676
-  _globals['_HEARTBEATREQUEST']._serialized_end=1975
-  _globals['_COMMAND']._serialized_start=1978
-  _globals['_COMMAND']._serialized_end=2118
-  _globals['_COMMAND_KIND']._serialized_start=2061
-  _globals['_COMMAND_KIND']._serialized_end=2118
-  _globals['_HEARTBEATRESPONSE']._serialized_start=2120
-  _globals['_HEARTBEATRESPONSE']._serialized_end=2240
-  _globals['_DEREGISTERREQUEST']._serialized_start=2242
-  _globals['_DEREGISTERREQUEST']._serialized_end=2294
-  _globals['_DEREGISTERRESPONSE']._serialized_start=2296
-  _globals['_DEREGISTERRESPONSE']._serialized_end=2316
-  _globals['_FLEET']._serialized_start=2589
-  _globals['_FLEET']._serialized_end=2979
+  _globals['_MODELINFO']._serialized_start=905
+  _globals['_MODELINFO']._serialized_end=1153
+  _globals['_MODELINFO_FEATURESENTRY']._serialized_start=1069
+  _globals['_MODELINFO_FEATURESENTRY']._serialized_end=1153
+  _globals['_FEATURELIST']._serialized_start=1155
+  _globals['_FEATURELIST']._serialized_end=1183
+  _globals['_REGISTERREQUEST']._serialized_start=1186
+  _globals['_REGISTERREQUEST']._serialized_end=1515
+  _globals['_REGISTERRESPONSE']._serialized_start=1517
+  _globals['_REGISTERRESPONSE']._serialized_end=1623
+  _globals['_MODELLOAD']._serialized_start=1625
+  _globals['_MODELLOAD']._serialized_end=1711
+  _globals['_GPULOAD']._serialized_start=1714
+  _globals['_GPULOAD']._serialized_end=1857
+  _globals['_HEARTBEATREQUEST']._serialized_start=1860
+  _globals['_HEARTBEATREQUEST']._serialized_end=2159
+  _globals['_COMMAND']._serialized_start=2162
+  _globals['_COMMAND']._serialized_end=2302
+  _globals['_COMMAND_KIND']._serialized_start=2245
+  _globals['_COMMAND_KIND']._serialized_end=2302
+  _globals['_HEARTBEATRESPONSE']._serialized_start=2304
+  _globals['_HEARTBEATRESPONSE']._serialized_end=2424
+  _globals['_DEREGISTERREQUEST']._serialized_start=2426
+  _globals['_DEREGISTERREQUEST']._serialized_end=2478
+  _globals['_DEREGISTERRESPONSE']._serialized_start=2480
+  _globals['_DEREGISTERRESPONSE']._serialized_end=2500
+  _globals['_FLEET']._serialized_start=2773
+  _globals['_FLEET']._serialized_end=3163
 # @@protoc_insertion_point(module_scope)

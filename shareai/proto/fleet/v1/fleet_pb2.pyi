@@ -118,18 +118,33 @@ class Price(_message.Message):
     def __init__(self, set: _Optional[bool] = ..., input_per_mtok: _Optional[float] = ..., output_per_mtok: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "slots", "n_ctx", "queue_limit", "endpoints")
+    __slots__ = ("name", "slots", "n_ctx", "queue_limit", "endpoints", "features")
+    class FeaturesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: FeatureList
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[FeatureList, _Mapping]] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     N_CTX_FIELD_NUMBER: _ClassVar[int]
     QUEUE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
     name: str
     slots: int
     n_ctx: int
     queue_limit: int
     endpoints: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., slots: _Optional[int] = ..., n_ctx: _Optional[int] = ..., queue_limit: _Optional[int] = ..., endpoints: _Optional[_Iterable[str]] = ...) -> None: ...
+    features: _containers.MessageMap[str, FeatureList]
+    def __init__(self, name: _Optional[str] = ..., slots: _Optional[int] = ..., n_ctx: _Optional[int] = ..., queue_limit: _Optional[int] = ..., endpoints: _Optional[_Iterable[str]] = ..., features: _Optional[_Mapping[str, FeatureList]] = ...) -> None: ...
+
+class FeatureList(_message.Message):
+    __slots__ = ("names",)
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
     __slots__ = ("node_id", "name", "host", "models", "endpoint_url", "mode", "state", "price")
