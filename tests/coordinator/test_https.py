@@ -183,3 +183,15 @@ async def test_serve_over_tls_prints_https_and_binds_grpc_where_told(tmp_path: P
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+async def test_smoke_checks_an_https_coordinator_with_its_ca(tls_coord: tuple[Coordinator, Path]) -> None:
+    from shareai.coordinator.smoke import Smoke, SmokeError
+
+    coord, cert = tls_coord
+    rows = await Smoke(coord.url, BOOTSTRAP_KEY, admin_key=ADMIN_KEY, model="gemma", timeout_s=30,
+                       ca_file=str(cert)).run()
+    [routed] = [r for r in rows if r.check == "routes" and r.route == "provider-a"]
+    assert routed.ok and routed.status == "200", routed
+    with pytest.raises(SmokeError, match="cannot reach"):
+        await Smoke(coord.url, BOOTSTRAP_KEY, admin_key=ADMIN_KEY, model="gemma", timeout_s=30).run()
