@@ -208,6 +208,8 @@ end
 
 
 def run_wrk(url: str, key: str, concurrency: int, duration: float, work: Path) -> dict[str, float]:
+    # wrk's `errors.status` counts answers >= 400 (none of the targets answers 3xx), and its
+    # connect/read/write/timeout errors are transport failures: both land in "errors".
     script = work / f"wrk-{abs(hash((url, key)))}.lua"
     script.write_text(WRK_SCRIPT % {"body": json.dumps(BODY), "key": key})
     out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{duration:g}s", "--timeout", "10s", "-s",

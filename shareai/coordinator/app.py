@@ -34,6 +34,10 @@ from shareai.wire.http import error_middleware
 log = logging.getLogger(__name__)
 
 
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 class Subsystem(Protocol):
     name: str
     schemas: tuple[Schema, ...]
@@ -148,6 +152,10 @@ class Coordinator:
         self._started = True
         log.info("coordinator up: http %s grpc %s%s config %s", self.url, self.grpc_target,
                  " (TLS)" if cfg.tls else "", cfg.masked())
+        if _loopback(cfg.grpc_host) and not _loopback(cfg.http_host) and cfg.public_grpc is None:
+            # The install scripts served to other machines would point their agents at this port.
+            log.warning("gRPC listens on %s only: agents on other machines cannot enroll; serve with "
+                        "--grpc-host 0.0.0.0 ([server] grpc_host) to let them in", cfg.grpc_host)
 
     def _grpc_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
         interceptors: list[grpc.aio.ServerInterceptor] = []
