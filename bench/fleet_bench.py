@@ -14,8 +14,13 @@ Measured over the steady window (after the first interval, until the end):
 - coordinator CPU (% of one core) and RSS, against its idle CPU measured in the same run before
   any heartbeat (the baseline); CPU per 1,000 heartbeats/s;
 - time to detect a dead node: one node stops beating; the time from its last answered heartbeat
-  to the admin API reporting it offline, next to the deadline patience x interval;
-- that no healthy node was ever reported offline (the listing at the end).
+  to the coordinator's own `node.offline` lifecycle event (written by its liveness sweep, read back
+  from the audit log with the time the coordinator recorded it, so no polling delay of ours is in
+  the figure), next to the deadline patience x interval; routing already skips the node from
+  last_seen + deadline on (`routes_for` checks liveness per request), so the event is the upper
+  bound of when it left routing;
+- that no healthy node was ever taken offline: every `node.offline` event of the run is counted,
+  not only the listing at the end.
 """
 
 from __future__ import annotations
@@ -175,6 +180,15 @@ async def _worker(args: WorkerArgs, go: Any, stop: Any, out: Any) -> None:
 # -- the coordinator process and the admin API -------------------------------------------------
 
 
+def offline_events(events: list[dict[str, Any]], victim: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The victim's first `node.offline` audit event, and the other nodes that got one (healthy
+    nodes the coordinator wrongly took offline)."""
+    mine = [e for e in events if e["action"] == "node.offline" and e["target"] == f"node:{victim}"]
+    others = sorted({e["target"].removeprefix("node:") for e in events
+                     if e["action"] == "node.offline" and e["target"] != f"node:{victim}"})
+    return (min(mine, key=lambda e: e["ts"]) if mine else None), others
+
+
 def _admin(url: str, path: str, timeout_s: float = 30.0) -> Any:
     req = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     with urllib.request.urlopen(req, timeout=timeout_s) as resp:
@@ -250,7 +264,6 @@ def run(nodes: int, interval_s: float, patience: int, duration_s: float, workers
             time.sleep(interval_s)  # ramp: every node has sent its first beat
             m0, mt0 = cproc.cpu_times(), time.time()
             victim_last: float | None = None
-            detected_at: float | None = None
             end = start + duration_s
             while time.time() < end:
                 try:
@@ -259,10 +272,6 @@ def run(nodes: int, interval_s: float, patience: int, duration_s: float, workers
                         victim_last = last
                 except Exception:  # queue.Empty
                     pass
-                if victim_last is not None and detected_at is None:
-                    status = _admin(url, f"/admin/v1/nodes/{node_id(0)}")["status"]
-                    if status == "offline":
-                        detected_at = time.time()
             m1, mt1 = cproc.cpu_times(), time.time()
             rss = cproc.memory_info().rss
             stop.set()
@@ -280,6 +289,7 @@ def run(nodes: int, interval_s: float, patience: int, duration_s: float, workers
                 latencies += msg[3]
                 errors += msg[4]
             listing = _admin(url, "/admin/v1/nodes")["data"]
+            events = _admin(url, f"/admin/v1/audit?action=node.offline&since={start - 1:.3f}&limit=10000")["data"]
         finally:
             stop.set()
             for p in procs:
@@ -298,7 +308,11 @@ def run(nodes: int, interval_s: float, patience: int, duration_s: float, workers
     statuses: dict[str, int] = {}
     for n in listing:
         statuses[n["status"]] = statuses.get(n["status"], 0) + 1
-    detect_s = (detected_at - victim_last) if (detected_at and victim_last) else None
+    event, wrongly_offline = offline_events(events, node_id(0))
+    # Both clocks are this machine's: the client's last answered heartbeat, the coordinator's event.
+    detect_s = (event["ts"] - victim_last) if (event and victim_last) else None
+    # The coordinator's own view: its last_seen of the node to its event (no client clock at all).
+    silent_s = event["details"].get("silent_s") if event else None
     return {
         "nodes": nodes, "interval_s": interval_s, "patience": patience, "workers": workers,
         "channels_per_worker": channels, "registered": registered, "register_s": round(reg_time, 2),
@@ -313,6 +327,8 @@ def run(nodes: int, interval_s: float, patience: int, duration_s: float, workers
         "coordinator_rss_mib": round(rss / 2**20, 1),
         "dead_node_deadline_s": deadline_s,
         "dead_node_detected_s": round(detect_s, 2) if detect_s is not None else None,
+        "dead_node_silent_s_at_event": silent_s,
+        "healthy_nodes_taken_offline": len(wrongly_offline),
         "statuses_at_end": statuses,
         "cpu_count": os.cpu_count(),
     }
@@ -343,8 +359,9 @@ def main(argv: list[str]) -> int:
     print(f"  coordinator        CPU {r['coordinator_cpu_pct']}% of a core (idle baseline "
           f"{r['coordinator_idle_cpu_pct']}%), {r['cpu_pct_per_1k_hb_s']}% per 1k hb/s, "
           f"RSS {r['coordinator_rss_mib']} MiB")
-    print(f"  dead node          offline {r['dead_node_detected_s']}s after its last heartbeat "
-          f"(deadline {r['dead_node_deadline_s']:g}s)")
+    print(f"  dead node          node.offline event {r['dead_node_detected_s']}s after its last answered heartbeat "
+          f"(coordinator: silent {r['dead_node_silent_s_at_event']}s; deadline {r['dead_node_deadline_s']:g}s)")
+    print(f"  false offlines     {r['healthy_nodes_taken_offline']} healthy node(s) got a node.offline event")
     print(f"  statuses at end    {r['statuses_at_end']}")
     return 0
 

@@ -1,15 +1,20 @@
 """Gateway benchmark: added latency and throughput vs the upstream called directly, and vs LiteLLM.
 
     python -m bench gateway                        # 10 s per measurement, LiteLLM included (~90 s)
-    python -m bench gateway --duration 5 --skip-litellm --json out.json
+    python -m bench gateway --duration 5 --rounds 5 --skip-litellm --json out.json
 
 Every server runs in its own process: a minimal fake OpenAI upstream (fixed JSON answer, no
 delay), the coordinator with its default subsystems (fleet, governance, gateway: so key auth, rate
 limits with reservation/settlement and usage accounting are all on, through an org key with high
-limits), and LiteLLM's proxy (one worker) in a virtualenv the bench creates under
-`~/.cache/shareai-bench/`. The load generator is `wrk` (C, not the bottleneck) when installed, else
-an aiohttp closed-loop client in its own process. Every figure of one run comes from the same
-machine in the same minute: compare ratios, not absolute numbers across machines.
+limits), and LiteLLM's proxy (one worker, version LITELLM_VERSION) in a virtualenv the bench creates
+under `~/.cache/shareai-bench/`. The load generator is `wrk` (C, not the bottleneck) when installed,
+else an aiohttp closed-loop client in its own process.
+
+The measurements are interleaved: each round measures every target in turn (first target
+rotating), and each figure is the median over the rounds, so drifting background load on a shared
+machine does not favour one target. Any non-2xx answer or transport error fails every goal whose
+measurements saw it; the exit code is 1 when a goal is missed. Compare ratios, not absolute
+numbers across machines.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ UPSTREAM_MODEL = "bench-upstream"
 UPSTREAM_KEY = "sk-upstream-bench"
 ADMIN_KEY = "sa-admin-bench-key"
 LITELLM_KEY = "sk-litellm-bench"
+LITELLM_VERSION = "1.108.7"  # the peer's version, pinned: the figures in docs/benchmarks.md name it
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16}
 CACHE = Path(os.environ.get("SHAREAI_BENCH_CACHE", Path.home() / ".cache" / "shareai-bench"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,12 +145,14 @@ def make_org_key(gateway_url: str) -> str:
 
 
 def litellm_python() -> Path:
-    venv = CACHE / "litellm-venv"
+    """LiteLLM's proxy at the pinned version, in its own virtualenv (one per version, so a cached
+    older install is never measured under the new version's name)."""
+    venv = CACHE / f"litellm-{LITELLM_VERSION}-venv"
     py = venv / "bin" / "python"
     if not (venv / "bin" / "litellm").exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "litellm[proxy]"], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
     return venv / "bin" / "litellm"
 
 
@@ -200,6 +208,8 @@ end
 
 
 def run_wrk(url: str, key: str, concurrency: int, duration: float, work: Path) -> dict[str, float]:
+    # wrk's `errors.status` counts answers >= 400 (none of the targets answers 3xx), and its
+    # connect/read/write/timeout errors are transport failures: both land in "errors".
     script = work / f"wrk-{abs(hash((url, key)))}.lua"
     script.write_text(WRK_SCRIPT % {"body": json.dumps(BODY), "key": key})
     out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{duration:g}s", "--timeout", "10s", "-s",
@@ -225,10 +235,13 @@ async def _aiohttp_load(url: str, key: str, concurrency: int, duration: float) -
             nonlocal errors
             while time.perf_counter() < end:
                 t0 = time.perf_counter()
-                async with s.post(url + "/v1/chat/completions", data=body, headers=headers) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        errors += 1
+                try:
+                    async with s.post(url + "/v1/chat/completions", data=body, headers=headers) as resp:
+                        await resp.read()
+                        if not 200 <= resp.status < 300:
+                            errors += 1
+                except (aiohttp.ClientError, TimeoutError):
+                    errors += 1  # counted, never allowed to end the measurement early
                 latencies.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
@@ -250,15 +263,62 @@ def run_load(url: str, key: str, concurrency: int, duration: float, work: Path) 
 
 # -- the run ----------------------------------------------------------------------------------------
 
+def schedule(names: list[str], rounds: int) -> list[list[str]]:
+    """The order of each round: every target once per round, the first one rotating, so background
+    load that drifts during the run falls on all targets alike instead of on whichever ran last."""
+    return [names[r % len(names):] + names[:r % len(names)] for r in range(rounds)]
+
+
+def combine(samples: list[dict[str, float]]) -> dict[str, float]:
+    """One figure per measurement from its rounds: medians of the rates and percentiles; requests
+    and errors summed, so a single failed request anywhere stays visible."""
+    out = {k: statistics.median(s[k] for s in samples) for k in ("rps", "p50_ms", "p99_ms")}
+    out["requests"] = sum(s["requests"] for s in samples)
+    out["errors"] = sum(s["errors"] for s in samples)
+    out["rounds"] = len(samples)
+    return out
+
+
+def verdicts(results: dict[str, dict[str, float]], summary: dict[str, float], c: int) -> list[tuple[str, bool, str]]:
+    """(goal, met, why). A goal whose measurements saw any non-2xx answer or transport error is
+    missed whatever its figure: a fast 401 or 429 must never "meet" a throughput goal."""
+
+    def clean(*keys: str) -> str:
+        bad = [f"{k} {int(results[k]['errors'])} of {int(results[k]['requests'])}" for k in keys
+               if results[k]["errors"]]
+        return f"non-2xx or errors: {', '.join(bad)}" if bad else ""
+
+    checks = [
+        ("p50 added <= 1 ms", summary["added_p50_ms"] <= 1.0, f"{summary['added_p50_ms']:.2f} ms",
+         ("gateway_c1", "direct_c1")),
+        (">= 1500 req/s", summary["gateway_rps"] >= 1500, f"{summary['gateway_rps']:.0f} req/s", (f"gateway_c{c}",)),
+    ]
+    if "gateway_vs_litellm_rps" in summary:
+        checks.append((">= 20x LiteLLM", summary["gateway_vs_litellm_rps"] >= 20,
+                       f"{summary['gateway_vs_litellm_rps']:.1f}x", (f"gateway_c{c}", f"litellm_c{c}")))
+    out = []
+    for name, ok, figure, keys in checks:
+        errors = clean(*keys)
+        out.append((name, ok and not errors, f"{figure}; {errors}" if errors else figure))
+    errors = clean(*results)
+    total = sum(int(r["requests"]) for r in results.values())
+    out.append(("every request answered 2xx", not errors, errors or f"{total} requests, 0 errors"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement, over all rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; each measures every target in turn")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    if args.rounds < 1 or args.duration <= 0:
+        parser.error("--rounds must be >= 1 and --duration > 0")
     procs: list[subprocess.Popen[bytes]] = []
-    results: dict[str, dict[str, float]] = {}
+    c = args.concurrency
+    samples: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         work = Path(tmp)
         try:
@@ -271,21 +331,23 @@ def main(argv: list[str] | None = None) -> int:
             gateway = f"http://127.0.0.1:{_wait_port(work / 'gw.port', gw)}"
             key = make_org_key(gateway)
             _http("POST", f"{gateway}/v1/chat/completions", BODY, key)  # warm the connection pool
-            targets = [("direct", upstream, UPSTREAM_KEY), ("gateway", gateway, key)]
+            targets = {"direct": (upstream, UPSTREAM_KEY), "gateway": (gateway, key)}
             if not args.skip_litellm:
                 ll, ll_url = start_litellm(upstream + "/v1", work)
                 procs.append(ll)
-                targets.append(("litellm", ll_url, LITELLM_KEY))
+                targets["litellm"] = (ll_url, LITELLM_KEY)
             load = "wrk" if shutil.which("wrk") else "aiohttp (separate process)"
-            print(f"load generator: {load}; {args.duration:g} s per measurement; cores: {os.cpu_count()}")
-            for name, url, k in targets:
+            slice_s = args.duration / args.rounds
+            litellm = f"; LiteLLM {LITELLM_VERSION}" if "litellm" in targets else ""
+            print(f"load generator: {load}; {args.rounds} rounds x {slice_s:g} s per target and concurrency, "
+                  f"targets interleaved; cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}{litellm}")
+            for url, k in targets.values():
                 run_load(url, k, 1, 1.0, work)  # warm-up
-                results[f"{name}_c1"] = run_load(url, k, 1, args.duration, work)
-                results[f"{name}_c{args.concurrency}"] = run_load(url, k, args.concurrency, args.duration, work)
-                for c in (1, args.concurrency):
-                    r = results[f"{name}_c{c}"]
-                    print(f"{name:8s} c={c:<3d} {r['rps']:9.1f} req/s  p50 {r['p50_ms']:7.2f} ms  "
-                          f"p99 {r['p99_ms']:7.2f} ms  errors {int(r['errors'])}")
+            for order in schedule(list(targets), args.rounds):
+                for name in order:
+                    url, k = targets[name]
+                    for conc in (1, c):
+                        samples.setdefault(f"{name}_c{conc}", []).append(run_load(url, k, conc, slice_s, work))
         finally:
             for p in procs:
                 p.terminate()
@@ -294,7 +356,13 @@ def main(argv: list[str] | None = None) -> int:
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
-    c = args.concurrency
+    results = {k: combine(v) for k, v in samples.items()}
+    for name in targets:
+        for conc in (1, c):
+            r = results[f"{name}_c{conc}"]
+            print(f"{name:8s} c={conc:<3d} {r['rps']:9.1f} req/s  p50 {r['p50_ms']:7.2f} ms  "
+                  f"p99 {r['p99_ms']:7.2f} ms  (medians of {int(r['rounds'])})  "
+                  f"requests {int(r['requests'])}  non-2xx/errors {int(r['errors'])}")
     summary = {
         "added_p50_ms": results["gateway_c1"]["p50_ms"] - results["direct_c1"]["p50_ms"],
         "added_p99_ms": results["gateway_c1"]["p99_ms"] - results["direct_c1"]["p99_ms"],
@@ -305,13 +373,13 @@ def main(argv: list[str] | None = None) -> int:
         summary["gateway_vs_litellm_rps"] = results[f"gateway_c{c}"]["rps"] / results[f"litellm_c{c}"]["rps"]
         summary["litellm_added_p50_ms"] = results["litellm_c1"]["p50_ms"] - results["direct_c1"]["p50_ms"]
     print("summary: " + ", ".join(f"{k} {v:.2f}" for k, v in summary.items()))
-    goals = [("p50 added <= 1 ms", summary["added_p50_ms"] <= 1.0), (">= 1500 req/s", summary["gateway_rps"] >= 1500)]
-    if "gateway_vs_litellm_rps" in summary:
-        goals.append((">= 20x LiteLLM", summary["gateway_vs_litellm_rps"] >= 20))
-    print("goals: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in goals))
+    goals = verdicts(results, summary, c)
+    print("goals: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'} ({why})" for name, ok, why in goals))
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "summary": summary}, indent=2))
-    return 0
+        args.json.write_text(json.dumps({"results": results, "summary": summary,
+                                         "goals": [{"goal": n, "met": ok, "figure": why} for n, ok, why in goals],
+                                         "rounds": args.rounds, "litellm_version": LITELLM_VERSION}, indent=2))
+    return 0 if all(ok for _, ok, _ in goals) else 1
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
@@ -28,30 +27,15 @@ from shareai.coordinator.admin import AdminAuth
 from shareai.coordinator.audit import AUDIT_SCHEMA, AuditLog
 from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.store.db import Database, Schema
+from shareai.coordinator.tls import TlsError as TlsError  # re-exported: callers catch it from here
+from shareai.coordinator.tls import load_server_tls
 from shareai.wire.http import error_middleware
 
 log = logging.getLogger(__name__)
 
 
-class TlsError(OSError):
-    """The TLS certificate or key cannot be used; the message names the file."""
-
-
-def server_credentials(cert: Path, key: Path) -> grpc.ServerCredentials:
-    """gRPC server credentials from PEM files (no client certificates: nodes prove who they are
-    with their secret). Read and sanity-checked here so a wrong path is one clear line at start-up,
-    not a handshake failure on every agent."""
-    pems = {}
-    for what, path, marker in (("certificate", cert, b"-----BEGIN CERTIFICATE-----"),
-                               ("key", key, b"PRIVATE KEY-----")):
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise TlsError(f"cannot read the TLS {what} {path}: {exc.strerror or exc}") from None
-        if marker not in data:
-            raise TlsError(f"{path} is not a PEM {what}")
-        pems[what] = data
-    return grpc.ssl_server_credentials([(pems["key"], pems["certificate"])])
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 class Subsystem(Protocol):
@@ -114,7 +98,8 @@ class Coordinator:
 
     @property
     def url(self) -> str:
-        return f"http://{self.config.http_host}:{self.http_port}"
+        scheme = "https" if self.config.tls else "http"
+        return f"{scheme}://{self.config.http_host}:{self.http_port}"
 
     @property
     def grpc_target(self) -> str:
@@ -124,7 +109,8 @@ class Coordinator:
     async def start(self) -> None:
         cfg = self.config
         # First, before anything opens: an unusable certificate is a start-up error, not a leak.
-        tls = server_credentials(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
+        # One certificate for both planes: the HTTP side carries the admin key, API keys and prompts.
+        tls, http_ssl = load_server_tls(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else (None, None)
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         cfg.data_dir.chmod(0o700)
         schemas = [AUDIT_SCHEMA] + [s for sub in self.subsystems for s in sub.schemas]
@@ -157,7 +143,7 @@ class Coordinator:
         self._runner = web.AppRunner(self.http_app, access_log=None, handle_signals=False, shutdown_timeout=5.0,
                                      handler_cancellation=True)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, cfg.http_host, cfg.http_port)
+        site = web.TCPSite(self._runner, cfg.http_host, cfg.http_port, ssl_context=http_ssl)
         await site.start()
         server = site._server
         assert server is not None and server.sockets  # type: ignore[attr-defined]
@@ -166,6 +152,10 @@ class Coordinator:
         self._started = True
         log.info("coordinator up: http %s grpc %s%s config %s", self.url, self.grpc_target,
                  " (TLS)" if cfg.tls else "", cfg.masked())
+        if _loopback(cfg.grpc_host) and not _loopback(cfg.http_host) and cfg.public_grpc is None:
+            # The install scripts served to other machines would point their agents at this port.
+            log.warning("gRPC listens on %s only: agents on other machines cannot enroll; serve with "
+                        "--grpc-host 0.0.0.0 ([server] grpc_host) to let them in", cfg.grpc_host)
 
     def _grpc_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
         interceptors: list[grpc.aio.ServerInterceptor] = []

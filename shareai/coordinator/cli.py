@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 
 import typer
 
+from shareai.coordinator.admin_client import TLS_CA_ENV
 from shareai.coordinator.config import ConfigError, load_config
 
 app = typer.Typer(help="shareai coordinator: fleet registry and OpenAI-compatible gateway.", no_args_is_help=True,
@@ -20,8 +22,15 @@ app = typer.Typer(help="shareai coordinator: fleet registry and OpenAI-compatibl
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    tls_ca: Path | None = typer.Option(None, "--tls-ca", envvar=TLS_CA_ENV, help="PEM CA that signed an https:// "
+                                       "coordinator's certificate (admin verbs and smoke; else the system's CAs)."),
+) -> None:
     """shareai coordinator: fleet registry and OpenAI-compatible gateway."""
+    if tls_ca is not None:
+        # Every verb group builds its client from the environment (AdminClient.from_env), so the
+        # flag travels the way SHAREAI_TLS_CA does and no verb can forget it.
+        os.environ[TLS_CA_ENV] = str(tls_ca.expanduser())
 
 
 @app.command()
@@ -30,9 +39,11 @@ def serve(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="State folder (SQLite, admin key hash)."),
     http_host: str | None = typer.Option(None, "--http-host"),
     http_port: int | None = typer.Option(None, "--http-port", help="OpenAI API and admin API port [8080]."),
+    grpc_host: str | None = typer.Option(None, "--grpc-host", help="Control-plane address [127.0.0.1]; "
+                                         "0.0.0.0 lets agents on other machines in."),
     grpc_port: int | None = typer.Option(None, "--grpc-port", help="Control-plane port for agents [50051]."),
-    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="PEM certificate: serve gRPC over TLS "
-                                         "(with --tls-key; agents then use --tls)."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="PEM certificate: serve gRPC and the HTTP API "
+                                         "over TLS (with --tls-key; agents then use --tls, clients https://)."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
@@ -51,6 +62,8 @@ def serve(
         cfg.http_host = http_host
     if http_port is not None:
         cfg.http_port = http_port
+    if grpc_host is not None:
+        cfg.grpc_host = grpc_host
     if grpc_port is not None:
         cfg.grpc_port = grpc_port
     if tls_cert is not None or tls_key is not None:
@@ -102,7 +115,8 @@ def smoke(
     from shareai.coordinator.smoke import Smoke, SmokeError, all_passed, render
 
     try:
-        rows = asyncio.run(Smoke(url, api_key, admin_key=admin_key, model=model, timeout_s=timeout).run())
+        rows = asyncio.run(Smoke(url, api_key, admin_key=admin_key, model=model, timeout_s=timeout,
+                                 ca_file=os.environ.get(TLS_CA_ENV) or None).run())
     except SmokeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -3,11 +3,14 @@
     [server]
     http_host = "127.0.0.1"
     http_port = 8080
+    grpc_host = "127.0.0.1"         # the control plane; "0.0.0.0" to let agents on other machines in
     grpc_port = 50051
     data_dir = "~/.local/share/shareai-coordinator"
     max_body_bytes = 4194304
-    tls_cert = "/etc/shareai/tls/cert.pem"   # both set: gRPC (agents) over TLS; unset: plaintext
+    tls_cert = "/etc/shareai/tls/cert.pem"   # both set: gRPC (agents) and the HTTP API over TLS
     tls_key = "/etc/shareai/tls/key.pem"
+    metrics_token = "${METRICS_TOKEN}"      # bearer that may read /metrics (the admin key always may)
+    metrics_public = false                  # true: /metrics answers anyone (no token)
     public_url = "https://coord.example"    # where others reach the HTTP API (install scripts)
     public_grpc = "coord.example:50051"     # where agents dial gRPC (default: request host + gRPC port)
 
@@ -106,7 +109,8 @@ class GovernanceConfig:
 class CoordinatorConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    grpc_host: str = "0.0.0.0"
+    # Loopback by default, like HTTP: exposing the control plane is a decision (`grpc_host = "0.0.0.0"`).
+    grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     data_dir: Path = field(default_factory=lambda: Path("~/.local/share/shareai-coordinator").expanduser())
     max_body_bytes: int = 4 * 1024 * 1024
@@ -127,9 +131,12 @@ class CoordinatorConfig:
     # Where agents dial the control plane, "host:port" (install scripts embed it); default: the
     # host the request came in on with the bound gRPC port.
     public_grpc: str | None = None
-    # PEM files; both set: the gRPC control plane speaks TLS only.
+    # PEM files; both set: the gRPC control plane and the HTTP API speak TLS only.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # Who may read /metrics besides the admin key (node ids, routes, traffic): a bearer token, or anyone.
+    metrics_token: str | None = None
+    metrics_public: bool = False
 
     @property
     def tls(self) -> bool:
@@ -150,6 +157,11 @@ class CoordinatorConfig:
             raise ConfigError("fleet.patience must be >= 1")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("server.tls_cert and server.tls_key go together: give both or neither")
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise ConfigError("server.metrics_token must be at least 16 characters")
+        if self.metrics_public and self.metrics_token is not None:
+            raise ConfigError("server.metrics_public = true opens /metrics to anyone: drop server.metrics_token "
+                              "or metrics_public")
         if self.public_grpc is not None and not _HOST_PORT.match(self.public_grpc):
             raise ConfigError(f"server.public_grpc must be HOST:PORT, got {self.public_grpc!r}")
         if self.governance.cache_max_bytes < 0:
@@ -180,7 +192,8 @@ class CoordinatorConfig:
         return {
             "http": f"{self.http_host}:{self.http_port}",
             "grpc": f"{self.grpc_host}:{self.grpc_port}",
-            "grpc_tls": self.tls,
+            "tls": self.tls,
+            "metrics": "public" if self.metrics_public else "admin key + token" if self.metrics_token else "admin key",
             "data_dir": str(self.data_dir),
             "heartbeat_interval_s": self.heartbeat_interval_s,
             "patience": self.patience,
@@ -230,6 +243,8 @@ def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
     for key in ("tls_cert", "tls_key"):
         path = get(server, key, str, "server", None)
         setattr(cfg, key, Path(path).expanduser() if path else None)
+    cfg.metrics_token = get(server, "metrics_token", str, "server", None) or None
+    cfg.metrics_public = get(server, "metrics_public", bool, "server", False)
     fleet = _table(doc, "fleet")
     cfg.heartbeat_interval_s = get(fleet, "heartbeat_interval_s", float, "fleet", cfg.heartbeat_interval_s)
     cfg.patience = get(fleet, "patience", int, "fleet", cfg.patience)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -77,8 +78,9 @@ class SmokeError(Exception):
 
 class Smoke:
     def __init__(self, url: str, api_key: str, *, admin_key: str | None, model: str, timeout_s: float = 120.0,
-                 max_tokens: int = 12) -> None:
+                 max_tokens: int = 12, ca_file: str | None = None) -> None:
         self.url = url.rstrip("/")
+        self.ca_file = ca_file  # a private CA for an https:// coordinator (`--tls-ca`)
         self.api_key = api_key
         self.admin_key = admin_key
         self.model = model
@@ -130,7 +132,9 @@ class Smoke:
     # -- the run --------------------------------------------------------------------------------
 
     async def run(self) -> list[Row]:
-        async with aiohttp.ClientSession(timeout=self._timeout) as self._session:
+        tls = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
+        async with aiohttp.ClientSession(timeout=self._timeout,
+                                         connector=aiohttp.TCPConnector(ssl=tls)) as self._session:
             routes = await self.discover()
             await self.check_routes(routes)
             await self._guarded("failover", self.check_failover, routes)

@@ -3,6 +3,7 @@ YAML parser, the Dockerfiles parsed into stages and instructions."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -87,6 +88,9 @@ def test_coordinator_dockerfile() -> None:
     stages = check_image(DOCKER / "Dockerfile.coordinator", "8080")
     assert "/healthz" in stages[-1].all("HEALTHCHECK")[0]
     assert not any("agent" in r for r in stages[0].all("RUN")), "no llama.cpp in the coordinator image"
+    # gRPC binds loopback by default; in a container, agents come through the published port.
+    entry = json.loads(stages[-1].all("ENTRYPOINT")[0])
+    assert entry[entry.index("--grpc-host") + 1] == "0.0.0.0" and entry[entry.index("--http-host") + 1] == "0.0.0.0"
 
 
 def test_dockerignore_keeps_what_the_dockerfiles_copy() -> None:

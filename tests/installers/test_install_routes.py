@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -36,8 +37,9 @@ async def coord(tmp_path: Path) -> AsyncIterator[Coordinator]:
     await c.stop()
 
 
-async def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as s, s.get(url, headers=headers or {}) as r:
+async def fetch(url: str, headers: dict[str, str] | None = None, ca: Path | None = None) -> tuple[int, str, str]:
+    tls = ssl.create_default_context(cafile=ca) if ca else True
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as s, s.get(url, headers=headers or {}, ssl=tls) as r:
         return r.status, r.headers.get("Content-Type", ""), await r.text()
 
 
@@ -96,15 +98,17 @@ async def test_a_tls_coordinator_serves_scripts_that_default_to_tls(tmp_path: Pa
     await coord.start()
     try:
         for route in ("/install/ubuntu.sh", "/install/macos.sh"):
-            _, _, text = await fetch(coord.url + route)
+            _, _, text = await fetch(coord.url + route, ca=cert)
             assert 'SHAREAI_TLS="1"' in text.splitlines()
             assert unfill(text) == (DATA / SCRIPTS[route][0]).read_text()
-        _, _, text = await fetch(coord.url + "/install.ps1")
+        _, _, text = await fetch(coord.url + "/install.ps1", ca=cert)
         assert "$ShareaiTls = $true" in text.splitlines()
         assert unfill(text) == (DATA / "install.ps1").read_text()
         # The documented one-liner, really run (--print-unit: the unit it would install): the agent
         # service it sets up runs over TLS without being told; --no-tls still turns it off.
-        one_liner = f'curl -fsSL --max-time 30 "{coord.url}/install.sh" | sh -s -- --print-unit "$@"'
+        # A private CA: curl (here, and inside install.sh) trusts it through CURL_CA_BUNDLE.
+        one_liner = (f'export CURL_CA_BUNDLE="{cert}"; '
+                     f'curl -fsSL --max-time 30 "{coord.url}/install.sh" | sh -s -- --print-unit "$@"')
         common = ["--prefix", str(tmp_path / "venv"), "--data-dir", str(tmp_path / "data")]
         rc, out = await sh(one_liner, *common)
         assert rc == 0, out

@@ -21,6 +21,7 @@ import os
 import shlex
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -101,8 +102,9 @@ async def tls_coord(tmp_path: Path, tls_cert: tuple[Path, Path]) -> AsyncIterato
 
 async def admin(coord: Coordinator, method: str, path: str, body: dict[str, object] | None = None) -> object:
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    tls = ssl.create_default_context(cafile=coord.config.tls_cert) if coord.config.tls_cert else True
     async with aiohttp.ClientSession(timeout=TIMEOUT) as s, s.request(method, coord.url + path, json=body,
-                                                                       headers=headers) as r:
+                                                                       headers=headers, ssl=tls) as r:
         assert r.status < 300, await r.text()
         return await r.json()
 
@@ -207,7 +209,8 @@ async def test_one_liner_from_a_tls_coordinator_enrolls_over_tls_and_the_agent_r
     #    through its default-roots variable here, so no --tls-ca is needed for this step.
     one_liner = f'curl -fsSL --max-time 30 "{tls_coord.url}/install.sh" | sh -s -- --token "$T" "$@"'
     rc, out = await sh(["bash", "-o", "pipefail", "-c", one_liner, "install", *common],
-                       {**pip_env, "T": token["token"], "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(cert)})
+                       {**pip_env, "T": token["token"], "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(cert),
+                        "CURL_CA_BUNDLE": str(cert)})  # the HTTP API is on the same certificate
     assert rc == 0, out
     assert f"enrolling with 127.0.0.1:{tls_coord.grpc_port} over TLS" in out and "shareai: enrolled" in out
     assert run_hint(out)[-1] == "--tls"

@@ -6,7 +6,8 @@
 At start it looks for `coord.subsystem("fleet")` (its `directory` attribute, or the subsystem
 itself, as a `NodeDirectory`) and `coord.subsystem("governance")` (its `authenticator` / `governor`
 attributes, or itself); explicitly passed ones win; missing ones fall back to `fallbacks`.
-It owns the one upstream `aiohttp.ClientSession` and serves Prometheus `/metrics`.
+It owns the one upstream `aiohttp.ClientSession` and serves Prometheus `/metrics` (to the admin key
+or the `[server] metrics_token`, see `metrics_access.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from shareai.coordinator.gateway.fallbacks import EmptyDirectory, NoopGovernor, 
 from shareai.coordinator.gateway.forward import Forwarder
 from shareai.coordinator.gateway.keypool import KeyPool
 from shareai.coordinator.gateway.metrics import GatewayMetrics, Registry
+from shareai.coordinator.gateway.metrics_access import MetricsAccess
 from shareai.coordinator.gateway.router import Router
 from shareai.coordinator.gateway.settings import GatewaySettings
 from shareai.coordinator.gateway.stats import StatsBook
@@ -76,6 +78,7 @@ class GatewaySubsystem:
         self.router: Router | None = None
         self.forwarder: Forwarder | None = None
         self.metrics = GatewayMetrics(self.registry, self.open_circuits, self._inflight)
+        self._metrics_access: MetricsAccess | None = None
 
     async def start(self, coord: Coordinator) -> None:
         if self._settings_from_config:
@@ -118,6 +121,8 @@ class GatewaySubsystem:
         self._prober = asyncio.get_running_loop().create_task(self._probe_loop(), name="gateway-prober")
         routes = coord.http_app.router.routes()
         if not any(r.resource is not None and r.resource.canonical == "/metrics" for r in routes):
+            self._metrics_access = MetricsAccess(is_admin=coord.admin.is_admin, token=coord.config.metrics_token,
+                                                 public=coord.config.metrics_public)
             coord.http_app.router.add_get("/metrics", self._metrics)
         log.info("gateway: %d provider(s), directory %s, policy %s", len(coord.config.providers),
                  type(self.directory).__name__, coord.config.default_policy)
@@ -134,6 +139,8 @@ class GatewaySubsystem:
         return float(self.stats.total_inflight())
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        assert self._metrics_access is not None
+        self._metrics_access.check(request)
         return web.Response(text=self.registry.render(), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 

@@ -8,6 +8,7 @@ import asyncio
 import os
 import re
 import signal
+import ssl
 import sys
 from pathlib import Path
 
@@ -68,7 +69,9 @@ async def test_serve_with_tls_flags_and_agent_cli_with_tls(tmp_path: Path) -> No
         m = re.search(r"http (\S+)\s+grpc (\S+) \(TLS\)", line)
         assert m is not None, line
         url, target = m.group(1), m.group(2)
+        assert url.startswith("https://")  # the HTTP API is on the same certificate
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                                         connector=aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=cert)),
                                          timeout=aiohttp.ClientTimeout(total=30)) as http:
             async with http.post(url + "/admin/v1/orgs", json={"name": "acme"}) as resp:
                 assert resp.status in (200, 201), await resp.text()

@@ -113,7 +113,7 @@ async def test_metrics_endpoint_counts_requests(fakes: Any, gateway: Any) -> Non
     with pytest.raises(openai.NotFoundError):
         await g.client.chat.completions.create(model="made-up-1", messages=[{"role": "user", "content": "x"}])
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
-        async with s.get(g.url + "/metrics") as resp:
+        async with s.get(g.url + "/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as resp:
             text = await resp.text()
     assert "made-up-1" not in text  # client-chosen names never become label values
     assert 'shareai_gateway_requests_total{model="unknown",route="none",status="404"} 1' in text
