@@ -196,3 +196,26 @@ async def test_the_token_reaches_enroll_through_the_environment_never_argv(coord
         if way != "argv":  # given on the installer's own command line, it is there: documented, not hidden
             assert token not in parent, way
         assert token not in out, way
+
+
+async def test_macos_script_checks_the_wheel_and_the_command_line_tools_first(
+    coord: Coordinator, tmp_path: Path
+) -> None:
+    """The macOS installer's refusals run before anything macOS-specific, so they run here too."""
+    prefix, data = tmp_path / "shareai-venv", tmp_path / "shareai-data"
+    served = f'curl -fsSL "{coord.url}/install/macos.sh" | sh -s -- "$@"'
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PATH"] = _path_without_build_tools(tmp_path / "bin")  # and no xcode-select on Linux
+    args = ["--prefix", str(prefix), "--data-dir", str(data), "--no-load", "--python", sys._base_executable]
+    rc, out = await sh(["bash", "-o", "pipefail", "-c", served, "install", *args], env)
+    assert rc == 1, out
+    assert [line for line in out.splitlines() if line.startswith("shareai: error:")] == [
+        "shareai: error: building llama-cpp-python needs the Xcode Command Line Tools: xcode-select --install "
+        "(or pass --llama-wheel-index for a prebuilt build)"]
+    assert "verified shareai-" in out  # the wheel was checked first
+    assert not prefix.exists() and not data.exists()
+    wheel = coord.config.data_dir / "agent-dist" / f"shareai-{__version__}-py3-none-any.whl"
+    wheel.write_bytes(b"PK not the wheel")
+    rc, out = await sh(["bash", "-o", "pipefail", "-c", served, "install", *args, "--llama-wheel-index", "metal"], env)
+    assert rc == 1 and "corrupted or tampered with); nothing was installed" in out, out
+    assert not prefix.exists() and not data.exists()
