@@ -1,7 +1,7 @@
 """The agent wheel a coordinator serves: itself, re-packaged from the files it runs from.
 
     wheel = build_wheel(out_dir)        # -> AgentWheel(path, filename, sha256, version)
-    python -m shareai.coordinator.agent_wheel --out dist/
+    python -m shareai.coordinator.agent_wheel --out dist/      # `make dist`: the wheel and its .sha256
 
 Why re-package rather than call a build backend: an installed, non-editable coordinator has no
 source tree, no setuptools and maybe no network, but it always has its own package files and its
@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("dist"))
     args = parser.parse_args(argv)
     wheel = build_wheel(args.out)
+    # `sha256sum -c` format, like GET /install/<wheel>.sha256.
+    (args.out / f"{wheel.filename}.sha256").write_text(f"{wheel.sha256}  {wheel.filename}\n")
     print(f"{wheel.path}\nsha256 {wheel.sha256}")
 
 

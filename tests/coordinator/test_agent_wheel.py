@@ -72,6 +72,8 @@ def test_an_installed_non_editable_copy_repackages_itself_identically(tmp_path: 
     assert not installed_root.is_relative_to(REPO) and not (installed_root.parent / "pyproject.toml").exists()
     assert rebuilt.read_bytes() == wheel.path.read_bytes()
     assert out.stdout.splitlines()[1] == f"sha256 {wheel.sha256}"
+    sums = tmp_path / "from-installed" / f"{wheel.filename}.sha256"
+    assert sums.read_text() == f"{wheel.sha256}  {wheel.filename}\n"  # what `make dist` leaves beside it
 
 
 def test_pyproject_and_package_agree_on_the_version() -> None:
