@@ -165,6 +165,7 @@ class InstallSubsystem:
         self._coord: Coordinator | None = None
         self._wheel: AgentWheel | None = None
         self._wheel_error = ""
+        self._unbuildable = False
         self._wheel_lock = asyncio.Lock()
 
     async def start(self, coord: Coordinator) -> None:
@@ -181,12 +182,14 @@ class InstallSubsystem:
     async def agent_wheel(self) -> AgentWheel | None:
         """The wheel of this process's shareai, built once (single-flight, off the event loop)."""
         async with self._wheel_lock:
-            if self._wheel is None and not self._wheel_error and self._coord is not None:
+            if self._wheel is None and not self._unbuildable and self._coord is not None:
                 out = self._coord.config.data_dir / "agent-dist"
                 try:
                     self._wheel = await asyncio.to_thread(build_wheel, out)
                     log.info("agent wheel %s sha256 %s", self._wheel.filename, self._wheel.sha256)
                 except (WheelBuildError, OSError) as exc:
+                    # Not a distribution: final. A disk error: the next request tries again.
+                    self._unbuildable = isinstance(exc, WheelBuildError)
                     self._wheel_error = str(exc)
                     log.warning("cannot build the agent wheel, install scripts need --source: %s", exc)
             return self._wheel

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
+import re
 import shutil
 import zipfile
 from collections.abc import AsyncIterator
@@ -207,3 +209,21 @@ def test_advertised_addresses_refuses(host: str) -> None:
         advertised_addresses(public_url=None, host_header=host, scheme="http", grpc_port=50051)
     with pytest.raises(InvalidRequest):
         advertised_addresses(public_url="ftp://x", host_header=None, scheme="http", grpc_port=1)
+
+
+async def test_a_wheel_that_cannot_be_written_is_a_503_and_scripts_fall_back_to_source(coord: Coordinator) -> None:
+    blocker = coord.config.data_dir / "agent-dist"  # a file where the wheel's folder goes: a disk-level failure
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    status, _, text = await fetch(coord.url + "/install/ubuntu.sh")
+    assert status == 200 and 'SHAREAI_WHEEL=""' in text.splitlines()  # the script then asks for --source
+    status, _, text = await fetch(coord.url + WHEEL_ROUTE)
+    assert status == 503
+    error = json.loads(text)["error"]
+    assert error["code"] == "agent_wheel_unavailable" and "cannot serve its agent wheel" in error["message"]
+    blocker.unlink()  # fixed: the next request builds it
+    status, _, text = await fetch(coord.url + "/install/ubuntu.sh")
+    assert status == 200 and any(re.fullmatch(r'SHAREAI_WHEEL_SHA256="[0-9a-f]{64}"', line)
+                                 for line in text.splitlines())
+    status, _, _ = await fetch(coord.url + WHEEL_ROUTE + ".sha256")
+    assert status == 200
