@@ -219,3 +219,45 @@ async def test_macos_script_checks_the_wheel_and_the_command_line_tools_first(
     rc, out = await sh(["bash", "-o", "pipefail", "-c", served, "install", *args, "--llama-wheel-index", "metal"], env)
     assert rc == 1 and "corrupted or tampered with); nothing was installed" in out, out
     assert not prefix.exists() and not data.exists()
+
+
+async def test_a_long_pip_step_prints_progress_instead_of_going_silent(coord: Coordinator, tmp_path: Path) -> None:
+    """A stand-in `python` whose pip prints one line, then stays silent until the test has seen the
+    installer's heartbeat (no timing assumption: the stand-in waits for the test, not a clock)."""
+    prefix, sentinel = tmp_path / "venv", tmp_path / "heartbeat-seen"
+    _stand_in_venv(prefix, tmp_path / "record")
+    (prefix / "bin" / "python").write_text(
+        '#!/bin/sh\ncase "$*" in\n  *"-m pip install"*"--force-reinstall"*) exit 0 ;;\n'
+        '  *"-m pip install"*) echo "Collecting shareai (from the stand-in)"\n'
+        f'    while [ ! -f "{sentinel}" ]; do sleep 0.1; done\n'
+        '    echo "Successfully installed shareai-stand-in" ;;\nesac\nexit 0\n')
+    served = f'curl -fsSL "{coord.url}/install.sh" | sh -s -- "$@"'
+    proc = await asyncio.create_subprocess_exec(
+        "bash", "-o", "pipefail", "-c", served, "install", "--prefix", str(prefix), "--data-dir",
+        str(tmp_path / "data"), "--no-service", "--python", sys._base_executable,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "SHAREAI_PROGRESS_S": "1"})
+    assert proc.stdout is not None
+    lines: list[str] = []
+
+    async def read() -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            line = raw.decode().rstrip("\n")
+            lines.append(line)
+            if line.startswith("shareai: still installing ("):
+                sentinel.touch()
+
+    try:
+        await asyncio.wait_for(asyncio.gather(read(), proc.wait()), 120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    out = "\n".join(lines)
+    assert proc.returncode == 0, out
+    first = lines.index("shareai: pip: Collecting shareai (from the stand-in)")
+    beat = next(i for i, line in enumerate(lines) if line.startswith("shareai: still installing ("))
+    assert lines[beat].endswith("s): Collecting shareai (from the stand-in)")  # with pip's last line
+    done = lines.index("shareai: pip: Successfully installed shareai-stand-in")
+    assert first < beat < done
