@@ -3,13 +3,13 @@
 #
 #   curl -fsSL http://COORDINATOR:8080/install.sh | sh -s -- --token TOKEN
 #   sh install.sh --token-file FILE --coordinator HOST:50051 --source CHECKOUT|WHEEL [options]
+#   sh install.sh --uninstall [--purge]
 #
 # The agent installed is the serving coordinator's own wheel (its version), downloaded from it and
 # checked against the SHA-256 this script carries before anything is created; --source overrides.
 # llama-cpp-python compiles from source unless --llama-wheel-index names a prebuilt build; the build
 # tools are checked first. The token reaches `shareai-agent enroll` through its environment, never
 # argv; --token-file (or $SHAREAI_ENROLL_TOKEN) keeps it off this script's command line too.
-#   sh install.sh --uninstall [--purge]
 #
 # By default the agent is a LaunchAgent of the logged-in user (~/.shareai), so idle-time mode
 # sees the owner's session and hands the machine back when they return. `--system` installs a

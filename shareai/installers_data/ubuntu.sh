@@ -3,13 +3,13 @@
 #
 #   curl -fsSL http://COORDINATOR:8080/install.sh | sudo sh -s -- --token TOKEN
 #   sudo sh install.sh --token-file FILE --coordinator HOST:50051 --source CHECKOUT|WHEEL [options]
+#   sudo sh install.sh --uninstall [--purge]
 #
 # The agent installed is the serving coordinator's own wheel (its version), downloaded from it and
 # checked against the SHA-256 this script carries before anything is created; --source overrides.
 # llama-cpp-python compiles from source unless --llama-wheel-index names a prebuilt build; the build
 # tools are checked first. The token reaches `shareai-agent enroll` through its environment, never
 # argv; --token-file (or $SHAREAI_ENROLL_TOKEN) keeps it off this script's command line too.
-#   sudo sh install.sh --uninstall [--purge]
 #
 # Installs shareai (agent extra) into its own virtualenv (/opt/shareai), creates the system user
 # `shareai`, enrolls the machine with the coordinator, and runs the agent as the systemd service
