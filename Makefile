@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup tools run test lint proto proto-check bench smoke clean
+.PHONY: setup tools run test lint proto proto-check bench smoke dist clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -58,5 +58,9 @@ bench: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python -m shareai.coordinator.smoke_local
 
+## The agent wheel a coordinator serves (the same bytes it builds on first request), and its SHA-256.
+dist: $(STAMP)
+	$(BIN)/python -m shareai.coordinator.agent_wheel --out dist
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

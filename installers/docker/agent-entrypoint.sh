@@ -16,22 +16,33 @@ DATA_DIR="${SHAREAI_DATA_DIR:-/var/lib/shareai}"
 MARKER="$DATA_DIR/.enrolled-by-container"
 
 if [ ! -f "$MARKER" ]; then
-    token="${SHAREAI_TOKEN:-}"
-    if [ -z "$token" ] && [ -n "${SHAREAI_TOKEN_FILE:-}" ]; then
-        # The compose file's token service writes it; wait for it rather than race it.
+    # The token reaches `shareai-agent enroll` through the environment or its 0600 file, never argv
+    # (`ps` shows argv to every user).
+    token_source=""
+    if [ -n "${SHAREAI_TOKEN:-}" ]; then
+        token_source="env"
+    elif [ -n "${SHAREAI_TOKEN_FILE:-}" ]; then
+        # The compose file's token service writes it (mode 0600); wait for it rather than race it.
         tries=0
         while [ ! -s "$SHAREAI_TOKEN_FILE" ] && [ "$tries" -lt 60 ]; do
             tries=$((tries + 1))
             sleep 1
         done
         [ -s "$SHAREAI_TOKEN_FILE" ] || { echo "agent: no token in $SHAREAI_TOKEN_FILE" >&2; exit 1; }
-        token=$(cat "$SHAREAI_TOKEN_FILE")
+        token_source="file"
     fi
-    if [ -n "$token" ]; then
+    if [ -n "$token_source" ]; then
         : "${SHAREAI_COORDINATOR:?set SHAREAI_COORDINATOR=HOST:PORT (the coordinator gRPC address)}"
-        # shellcheck disable=SC2086 # TLS_ARGS is a list of words by design (no spaces in the CA path)
-        shareai-agent enroll --token "$token" --coordinator "$SHAREAI_COORDINATOR" \
-            --data-dir "$DATA_DIR" --name "${SHAREAI_NODE_NAME:-$(hostname)}" $TLS_ARGS
+        name="${SHAREAI_NODE_NAME:-$(hostname)}"
+        if [ "$token_source" = "env" ]; then
+            # shellcheck disable=SC2086 # TLS_ARGS is a list of words by design (no spaces in the CA path)
+            SHAREAI_ENROLL_TOKEN=$SHAREAI_TOKEN shareai-agent enroll --coordinator "$SHAREAI_COORDINATOR" \
+                --data-dir "$DATA_DIR" --name "$name" $TLS_ARGS
+        else
+            # shellcheck disable=SC2086 # TLS_ARGS is a list of words by design
+            shareai-agent enroll --token-file "$SHAREAI_TOKEN_FILE" --coordinator "$SHAREAI_COORDINATOR" \
+                --data-dir "$DATA_DIR" --name "$name" $TLS_ARGS
+        fi
         touch "$MARKER"
     fi
 fi

@@ -15,8 +15,19 @@ app = typer.Typer(help="shareai node agent: serve local GGUF models, join a coor
                   add_completion=False, pretty_exceptions_enable=False)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from shareai import __version__
+
+        typer.echo(f"shareai-agent {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     """shareai node agent: serve local GGUF models, join a coordinator."""
 
 

@@ -21,10 +21,20 @@ app = typer.Typer(help="shareai coordinator: fleet registry and OpenAI-compatibl
                   add_completion=False, pretty_exceptions_enable=False)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from shareai import __version__
+
+        typer.echo(f"shareai-coordinator {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     tls_ca: Path | None = typer.Option(None, "--tls-ca", envvar=TLS_CA_ENV, help="PEM CA that signed an https:// "
                                        "coordinator's certificate (admin verbs and smoke; else the system's CAs)."),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
 ) -> None:
     """shareai coordinator: fleet registry and OpenAI-compatible gateway."""
     if tls_ca is not None:

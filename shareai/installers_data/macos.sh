@@ -2,8 +2,14 @@
 # shareai node agent installer for macOS (launchd).
 #
 #   curl -fsSL http://COORDINATOR:8080/install.sh | sh -s -- --token TOKEN
-#   sh install.sh --token TOKEN --coordinator HOST:50051 [options]
+#   sh install.sh --token-file FILE --coordinator HOST:50051 --source CHECKOUT|WHEEL [options]
 #   sh install.sh --uninstall [--purge]
+#
+# The agent installed is the serving coordinator's own wheel (its version), downloaded from it and
+# checked against the SHA-256 this script carries before anything is created; --source overrides.
+# llama-cpp-python compiles from source unless --llama-wheel-index names a prebuilt build; the build
+# tools are checked first. The token reaches `shareai-agent enroll` through its environment, never
+# argv; --token-file (or $SHAREAI_ENROLL_TOKEN) keeps it off this script's command line too.
 #
 # By default the agent is a LaunchAgent of the logged-in user (~/.shareai), so idle-time mode
 # sees the owner's session and hands the machine back when they return. `--system` installs a
@@ -17,6 +23,11 @@ set -eu
 
 # Filled in by the coordinator that serves this script (GET /install.sh); empty in the repository.
 SHAREAI_COORDINATOR=""
+# Filled in by that coordinator too: its HTTP address, and the agent wheel it serves (its own
+# version) with the wheel's SHA-256, checked before anything is installed. Empty in the repository.
+SHAREAI_URL=""
+SHAREAI_WHEEL=""
+SHAREAI_WHEEL_SHA256=""
 # Filled in with "1" by a coordinator that serves gRPC over TLS; empty in the repository.
 SHAREAI_TLS=""
 
@@ -25,9 +36,14 @@ SYSTEM=0
 PREFIX=""
 DATA_DIR=""
 RUN_USER=""
-SOURCE="shareai[agent]"
+SOURCE=""
+LLAMA_INDEX=""
+TOKEN_FILE=""
+PROGRESS_S="${SHAREAI_PROGRESS_S:-15}"
+WORK=""
 PYTHON=""
-TOKEN=""
+# The token may come from the environment: unlike argv, `ps` does not show it to other users.
+TOKEN="${SHAREAI_ENROLL_TOKEN:-}"
 NAME=""
 CONFIG=""
 MODEL=""
@@ -38,12 +54,15 @@ ACTION="install"
 PURGE=0
 TLS=""
 TLS_CA=""
+CREATED_VENV=0
 LOAD=1
 
 usage() {
     cat <<'EOF'
 Usage: install.sh [options]
-  --token TOKEN          enrollment token (shareai-coordinator token create --org ORG)
+  --token TOKEN          enrollment token (shareai-coordinator token create --org ORG); other users
+                         see it in `ps` while this runs: prefer --token-file or $SHAREAI_ENROLL_TOKEN
+  --token-file PATH      read the enrollment token from a file
   --coordinator H:P      the coordinator's gRPC address (default: the coordinator that served this script)
   --name NAME            node name shown in the fleet (default: the hostname)
   --tls                  the coordinator serves gRPC over TLS (default when the coordinator that
@@ -54,8 +73,10 @@ Usage: install.sh [options]
   --user NAME            with --system: the account the daemon runs as (default: $SUDO_USER)
   --prefix DIR           virtualenv location (default ~/.shareai/venv, /usr/local/shareai with --system)
   --data-dir DIR         agent state (default ~/.shareai/data, /usr/local/var/shareai with --system)
-  --source SPEC          what to pip install: a pip requirement, a local checkout or a wheel
-                         (default 'shareai[agent]'; a folder or wheel gets the agent extra added)
+  --source SPEC          install this instead of the coordinator's own agent wheel: a pip
+                         requirement, a local checkout or a wheel (the agent extra is added)
+  --llama-wheel-index U  take a prebuilt llama-cpp-python instead of compiling it: an index URL, or
+                         cpu, metal, cu121, cu122, cu123, cu124 (abetlen.github.io/llama-cpp-python/whl/...)
   --python PATH          Python 3.11+ interpreter (e.g. from 'brew install python@3.12')
   --pip-args ARGS        extra arguments for pip install
   --model PATH           GGUF model to serve (with --model-name and --chat-format)
@@ -78,6 +99,8 @@ need_value() {
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --token) need_value "$@"; TOKEN=$2; shift 2 ;;
+        --token-file) need_value "$@"; TOKEN_FILE=$2; shift 2 ;;
+        --llama-wheel-index) need_value "$@"; LLAMA_INDEX=$2; shift 2 ;;
         --coordinator) need_value "$@"; SHAREAI_COORDINATOR=$2; shift 2 ;;
         --name) need_value "$@"; NAME=$2; shift 2 ;;
         --tls) TLS=1; shift ;;
@@ -102,6 +125,17 @@ while [ "$#" -gt 0 ]; do
         *) usage >&2; die "unknown option: $1" ;;
     esac
 done
+
+if [ -n "$TOKEN_FILE" ]; then
+    [ -r "$TOKEN_FILE" ] || die "--token-file $TOKEN_FILE: cannot read it"
+    TOKEN=$(tr -d ' \t\r\n' < "$TOKEN_FILE")
+    [ -n "$TOKEN" ] || die "--token-file $TOKEN_FILE is empty"
+fi
+case "$LLAMA_INDEX" in
+    "" | http://* | https://* | file://*) ;;
+    cpu | metal | cu121 | cu122 | cu123 | cu124 | cu125) LLAMA_INDEX="https://abetlen.github.io/llama-cpp-python/whl/$LLAMA_INDEX" ;;
+    *) die "--llama-wheel-index: an index URL, or one of cpu, metal, cu121, cu122, cu123, cu124" ;;
+esac
 
 absolute() {
     case "$1" in
@@ -211,6 +245,125 @@ find_python() {
     done
 }
 
+# --- the agent to install: the coordinator's wheel (hash checked) or --source ----------------------
+
+download() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsSL --max-time 300 "$1" -o "$2"
+    elif command -v wget >/dev/null 2>&1; then
+        wget -q -T 300 -O "$2" "$1"
+    else
+        die "curl or wget is needed to download the agent"
+    fi
+}
+
+sha256_of() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        sha256sum "$1" | cut -d' ' -f1
+    elif command -v shasum >/dev/null 2>&1; then
+        shasum -a 256 "$1" | cut -d' ' -f1
+    else
+        "$PY" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$1"
+    fi
+}
+
+# Sets SPEC (what pip installs) and EXACT (a wheel to pin with --force-reinstall --no-deps).
+resolve_source() {
+    EXACT=""
+    if [ -n "$SOURCE" ]; then
+        SPEC=$(pip_spec)
+        return
+    fi
+    if [ -z "$SHAREAI_WHEEL" ] || [ -z "$SHAREAI_URL" ]; then
+        die "no agent to install: fetch this script from your coordinator (curl -fsSL http://COORDINATOR:8080/install.sh | sh -s -- ...) or pass --source CHECKOUT|WHEEL|REQUIREMENT"
+    fi
+    wheel="$WORK/$SHAREAI_WHEEL"
+    say "downloading the agent $SHAREAI_WHEEL from $SHAREAI_URL"
+    download "$SHAREAI_URL/install/$SHAREAI_WHEEL" "$wheel" || die "cannot download $SHAREAI_URL/install/$SHAREAI_WHEEL"
+    got=$(sha256_of "$wheel")
+    if [ "$got" != "$SHAREAI_WHEEL_SHA256" ]; then
+        rm -f "$wheel"
+        die "refusing $SHAREAI_WHEEL: its SHA-256 is $got but the coordinator's script expects $SHAREAI_WHEEL_SHA256 (corrupted or tampered with); nothing was installed"
+    fi
+    say "verified $SHAREAI_WHEEL (sha256 $got)"
+    SPEC="${wheel}[agent]"
+    EXACT=$wheel
+}
+
+# --- llama-cpp-python: a prebuilt wheel from --llama-wheel-index, or a source build that needs tools
+
+llama_present() { [ -x "$PREFIX/bin/python" ] && "$PREFIX/bin/python" -c 'import llama_cpp' >/dev/null 2>&1; }
+binary_only() {
+    case ",${PIP_ONLY_BINARY:-}," in
+        *,:all:,* | *,llama-cpp-python,* | *,llama_cpp_python,*) return 0 ;;
+    esac
+    return 1
+}
+
+check_build_tools() {
+    if [ -n "$LLAMA_INDEX" ] || llama_present || binary_only; then return 0; fi
+    missing=$(missing_build_tools)
+    [ -z "$missing" ] || die "building llama-cpp-python needs$missing: $BUILD_TOOLS_HINT (or pass --llama-wheel-index for a prebuilt build)"
+    if command -v nvidia-smi >/dev/null 2>&1; then
+        say "an NVIDIA GPU is present but this source build is CPU-only: re-run with --llama-wheel-index cu124 (your CUDA version) for a CUDA build"
+    fi
+    say "llama-cpp-python compiles from source: several minutes (progress below; --llama-wheel-index skips it)"
+}
+
+# pip with its output in a log: milestones are echoed as they come, and while a long step (the
+# llama.cpp compile) prints nothing, a line every PROGRESS_S seconds says it is still going.
+run_pip() {
+    log="$WORK/pip.log"
+    : > "$log"
+    "$PREFIX/bin/python" -m pip "$@" > "$log" 2>&1 &
+    pid=$!
+    shown=0
+    quiet=0
+    elapsed=0
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 1
+        elapsed=$((elapsed + 1))
+        quiet=$((quiet + 1))
+        lines=$(($(wc -l < "$log")))
+        if [ "$lines" -gt "$shown" ]; then
+            sed -n "$((shown + 1)),${lines}p" "$log" |
+                sed -n -e '/^Collecting /p' -e '/^Building wheel/p' -e '/^Successfully /p' -e '/^Installing collected/p' |
+                sed 's/^/shareai: pip: /'
+            shown=$lines
+        fi
+        if [ "$quiet" -ge "$PROGRESS_S" ]; then
+            say "still installing (${elapsed}s): $(tail -n 1 "$log" | cut -c1-100)"
+            quiet=0
+        fi
+    done
+    status=0
+    wait "$pid" || status=$?
+    sed -n "$((shown + 1)),\$p" "$log" | sed -n -e '/^Collecting /p' -e '/^Building wheel/p' \
+        -e '/^Successfully /p' -e '/^Installing collected/p' | sed 's/^/shareai: pip: /'
+    if [ "$status" -ne 0 ]; then tail -n 40 "$log" >&2; fi
+    return "$status"
+}
+
+pip_install() {
+    llama_args=""
+    [ -z "$LLAMA_INDEX" ] || llama_args="--extra-index-url $LLAMA_INDEX --only-binary llama-cpp-python"
+    # PIP_ARGS and llama_args are lists of words on purpose.
+    # shellcheck disable=SC2086
+    run_pip install --disable-pip-version-check --upgrade $PIP_ARGS $llama_args "$SPEC" || return 1
+    # The same version number may carry other bytes (a coordinator rebuilt from a checkout): pin them.
+    if [ -n "$EXACT" ]; then
+        run_pip install --disable-pip-version-check --force-reinstall --no-deps "$EXACT" || return 1
+    fi
+}
+
+BUILD_TOOLS_HINT="xcode-select --install"
+# cmake is not needed here: llama-cpp-python's build backend fetches it from PyPI when absent.
+missing_build_tools() {
+    if ! xcode-select -p >/dev/null 2>&1 || ! command -v clang >/dev/null 2>&1; then
+        printf ' the Xcode Command Line Tools'
+    fi
+}
+
 pip_spec() {
     case "$SOURCE" in
         *'['*) printf '%s' "$SOURCE" ;;
@@ -220,20 +373,26 @@ pip_spec() {
 }
 
 install_venv() {
-    py=$(find_python)
-    [ -n "$py" ] || die "Python 3.11 or newer is required (the system python3 is older): brew install python@3.12, or pass --python"
-    "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "$py is older than Python 3.11"
+    PY=$(find_python)
+    [ -n "$PY" ] || die "Python 3.11 or newer is required (the system python3 is older): brew install python@3.12, or pass --python"
+    "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "$PY is older than Python 3.11"
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/shareai-install.XXXXXX")
+    # Everything that can refuse runs before the virtualenv exists: nothing is left half-installed.
+    resolve_source
+    check_build_tools
+    py=$PY
     if [ ! -x "$PREFIX/bin/python" ]; then
         mkdir -p "$(dirname "$PREFIX")"
         "$py" -m venv "$PREFIX" || die "cannot create a virtualenv with $py"
+        CREATED_VENV=1
         say "created virtualenv $PREFIX"
     fi
-    spec=$(pip_spec)
-    say "installing $spec into $PREFIX (llama.cpp uses Metal on Apple silicon)"
-    # PIP_ARGS is a list of words on purpose.
-    # shellcheck disable=SC2086
-    "$PREFIX/bin/python" -m pip install --disable-pip-version-check --upgrade $PIP_ARGS "$spec" ||
-        die "pip install failed (see above; Xcode command line tools are needed: xcode-select --install)"
+    say "installing $SPEC into $PREFIX (llama.cpp uses Metal on Apple silicon)"
+    if ! pip_install; then
+        # A virtualenv this run created and pip could not fill is removed, not left half-installed.
+        if [ "$CREATED_VENV" = 1 ]; then rm -rf "$PREFIX"; fi
+        die "pip install failed (see above)"
+    fi
     [ -x "$AGENT" ] || die "$AGENT is missing after the install"
 }
 
@@ -261,7 +420,7 @@ enroll() {
         if has_identity; then
             say "no --token: keeping the existing enrollment in $DATA_DIR"
         else
-            say "no --token: not enrolled yet; later run: $AGENT enroll --token TOKEN --coordinator HOST:50051 --data-dir $DATA_DIR$tls_note"
+            say "no --token: not enrolled yet; later run: $AGENT enroll --token-file FILE --coordinator HOST:50051 --data-dir $DATA_DIR$tls_note"
         fi
         return
     fi
@@ -269,7 +428,7 @@ enroll() {
     over=""
     [ "$TLS" != "1" ] || over=" over TLS"
     say "enrolling with $SHAREAI_COORDINATOR$over"
-    set -- enroll --token "$TOKEN" --coordinator "$SHAREAI_COORDINATOR" --data-dir "$DATA_DIR"
+    set -- enroll --coordinator "$SHAREAI_COORDINATOR" --data-dir "$DATA_DIR"
     [ -z "$NAME" ] || set -- "$@" --name "$NAME"
     if [ "$TLS" = "1" ]; then
         set -- "$@" --tls
@@ -278,7 +437,8 @@ enroll() {
         [ -z "$ca" ] || set -- "$@" --tls-ca "$ca"
     fi
     status=0
-    "$AGENT" "$@" || status=$?
+    # The token goes through the environment, never argv: `ps` shows argv to every user.
+    SHAREAI_ENROLL_TOKEN=$TOKEN "$AGENT" "$@" || status=$?
     case "$status" in
         0) say "enrolled" ;;
         2) die "enrollment refused (exit 2): the token is wrong, expired or used up; create one with 'shareai-coordinator token create'" ;;
@@ -350,4 +510,7 @@ main() {
     install_plist
 }
 
+cleanup() { if [ -n "$WORK" ]; then rm -rf "$WORK"; fi; }
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 main

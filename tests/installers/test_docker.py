@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,7 @@ def test_agent_dockerfile() -> None:
 def test_coordinator_dockerfile() -> None:
     stages = check_image(DOCKER / "Dockerfile.coordinator", "8080")
     assert "/healthz" in stages[-1].all("HEALTHCHECK")[0]
-    assert not any("agent" in r for r in stages[0].all("RUN")), "no llama.cpp in the coordinator image"
+    assert not any("[agent" in r or "llama" in r for r in stages[0].all("RUN")), "no llama.cpp in the coordinator image"
     # gRPC binds loopback by default; in a container, agents come through the published port.
     entry = json.loads(stages[-1].all("ENTRYPOINT")[0])
     assert entry[entry.index("--grpc-host") + 1] == "0.0.0.0" and entry[entry.index("--http-host") + 1] == "0.0.0.0"
@@ -134,12 +135,14 @@ def test_compose_agent_is_reachable_by_the_coordinator() -> None:
 
 
 def _recording_agent(tmp_path: Path) -> tuple[Path, Path]:
-    """A stand-in `shareai-agent` that appends its arguments to a log: (its folder, the log)."""
+    """A stand-in `shareai-agent` that appends its arguments, and the token it finds in its environment
+    (`env:` line), to a log: (its folder, the log)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "calls"
     fake = bin_dir / "shareai-agent"
-    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\n')
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\n'
+                    f'[ -z "${{SHAREAI_ENROLL_TOKEN:-}}" ] || printf "env:%s\\n" "$SHAREAI_ENROLL_TOKEN" >> "{log}"\n')
     fake.chmod(0o755)
     return bin_dir, log
 
@@ -148,6 +151,7 @@ def test_agent_entrypoint_enrolls_once_then_runs(tmp_path: Path) -> None:
     """The entrypoint's plumbing, with a recording stand-in for `shareai-agent` on PATH."""
     bin_dir, log = _recording_agent(tmp_path)
     (tmp_path / "token").write_text("sa-enroll-abc")
+    (tmp_path / "token").chmod(0o600)
     data = tmp_path / "data"
     data.mkdir()
     env = {
@@ -162,7 +166,9 @@ def test_agent_entrypoint_enrolls_once_then_runs(tmp_path: Path) -> None:
                              text=True, timeout=30, check=False)
         assert out.returncode == 0, out.stderr
     enroll, run1, run2 = log.read_text().splitlines()
-    assert enroll == f"enroll --token sa-enroll-abc --coordinator coordinator:50051 --data-dir {data} --name n1"
+    # The token file is handed over by name: the token itself is not on argv (nor in the environment).
+    assert enroll == (f"enroll --token-file {tmp_path / 'token'} --coordinator coordinator:50051 --data-dir {data} "
+                      "--name n1")
     assert run1 == run2 == (f"run --data-dir {data} --model /models/b.gguf --model-name gemma-3-270m "
                             "--chat-format gemma --host 0.0.0.0 --port 8001 --advertise-url http://agent:8001/v1 "
                             "--slots 2")
@@ -182,11 +188,34 @@ def test_agent_entrypoint_passes_tls_settings_to_enroll_and_run(tmp_path: Path) 
     out = subprocess.run(["sh", str(DOCKER / "agent-entrypoint.sh")], env=env, capture_output=True, text=True,
                          timeout=30, check=False)
     assert out.returncode == 0, out.stderr
-    enroll, run = log.read_text().splitlines()
-    assert enroll.endswith(f"--name n1 --tls --tls-ca {ca}")
+    enroll, env_token, run = log.read_text().splitlines()
+    # SHAREAI_TOKEN reaches enroll through the environment, not argv.
+    assert "enr_x" not in enroll and env_token == "env:enr_x"
+    assert enroll == f"enroll --coordinator coordinator:50051 --data-dir {data} --name n1 --tls --tls-ca {ca}"
     assert run.startswith(f"run --data-dir {data} --tls --tls-ca {ca} --model /m.gguf")
 
     missing = subprocess.run(["sh", str(DOCKER / "agent-entrypoint.sh")],
                              env={**env, "SHAREAI_TLS_CA": str(tmp_path / "absent.pem")},
                              capture_output=True, text=True, timeout=30, check=False)
     assert missing.returncode == 1 and "is not readable" in missing.stderr
+
+
+def test_compose_token_service_leaves_a_0600_token_file(tmp_path: Path) -> None:
+    """The token service's own command, run by sh with a stand-in `shareai-coordinator` (a real script
+    printing a token) and the shared volume mapped to a temporary folder."""
+    doc = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    command = doc["services"]["token"]["command"][0]
+    volume = tmp_path / "run-shareai"
+    volume.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "shareai-coordinator"
+    fake.write_text('#!/bin/sh\ncase "$1 $2" in\n  "org list") echo "[]" ;;\n  "token create") echo enr_compose ;;\n'
+                    'esac\n')
+    fake.chmod(0o755)
+    out = subprocess.run(["sh", "-c", command.replace("/run/shareai", str(volume))], capture_output=True, text=True,
+                         timeout=30, check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    token = volume / "token"
+    assert token.read_text().strip() == "enr_compose"
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
+import json
+import re
 import shutil
 import ssl
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from shareai import __version__
 from shareai.coordinator.app import Coordinator, default_subsystems
 from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.install_routes import (
     PS1_MARKERS,
     SCRIPTS,
     SH_MARKERS,
+    WHEEL_ROUTE,
     Addresses,
     InstallSubsystem,
     advertised_addresses,
@@ -121,6 +128,38 @@ async def test_a_tls_coordinator_serves_scripts_that_default_to_tls(tmp_path: Pa
         await coord.stop()
 
 
+async def fetch_bytes(url: str) -> tuple[int, bytes, str]:
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as s, s.get(url) as r:
+        return r.status, await r.read(), r.headers.get("Content-Type", "")
+
+
+async def test_the_served_wheel_matches_the_hash_every_script_carries(coord: Coordinator) -> None:
+    # A burst of first requests: the wheel is built once, and every answer names the same bytes.
+    routes = ["/install/ubuntu.sh", "/install/macos.sh", "/install.ps1"] * 4
+    answers = await asyncio.gather(*(fetch(coord.url + r) for r in routes))
+    status, body, ctype = await fetch_bytes(coord.url + WHEEL_ROUTE)
+    assert status == 200 and ctype == "application/octet-stream"
+    sha = hashlib.sha256(body).hexdigest()
+    name = f"shareai-{__version__}-py3-none-any.whl"
+    assert WHEEL_ROUTE == f"/install/{name}"
+    for route, (code, _, text) in zip(routes, answers, strict=True):
+        assert code == 200
+        lines = text.splitlines()
+        if route.endswith(".ps1"):
+            assert f'$ShareaiWheel = "{name}"' in lines and f'$ShareaiWheelSha256 = "{sha}"' in lines
+            assert f'$ShareaiUrl = "{coord.url}"' in lines
+        else:
+            assert f'SHAREAI_WHEEL="{name}"' in lines and f'SHAREAI_WHEEL_SHA256="{sha}"' in lines
+            assert f'SHAREAI_URL="{coord.url}"' in lines
+    status, text_sha, _ = await fetch_bytes(coord.url + WHEEL_ROUTE + ".sha256")
+    assert status == 200 and text_sha.decode() == f"{sha}  {name}\n"  # `sha256sum -c` format
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        assert "shareai/agent/cli.py" in zf.namelist()
+    # Only this coordinator's version is served.
+    status, _, _ = await fetch_bytes(coord.url + "/install/shareai-0.0.1-py3-none-any.whl")
+    assert status == 404
+
+
 async def test_addresses_follow_the_host_the_client_used(coord: Coordinator) -> None:
     status, _, text = await fetch(coord.url + "/install/ubuntu.sh", {"Host": "gpu-box.lan:8080"})
     assert status == 200
@@ -174,3 +213,21 @@ def test_advertised_addresses_refuses(host: str) -> None:
         advertised_addresses(public_url=None, host_header=host, scheme="http", grpc_port=50051)
     with pytest.raises(InvalidRequest):
         advertised_addresses(public_url="ftp://x", host_header=None, scheme="http", grpc_port=1)
+
+
+async def test_a_wheel_that_cannot_be_written_is_a_503_and_scripts_fall_back_to_source(coord: Coordinator) -> None:
+    blocker = coord.config.data_dir / "agent-dist"  # a file where the wheel's folder goes: a disk-level failure
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    status, _, text = await fetch(coord.url + "/install/ubuntu.sh")
+    assert status == 200 and 'SHAREAI_WHEEL=""' in text.splitlines()  # the script then asks for --source
+    status, _, text = await fetch(coord.url + WHEEL_ROUTE)
+    assert status == 503
+    error = json.loads(text)["error"]
+    assert error["code"] == "agent_wheel_unavailable" and "cannot serve its agent wheel" in error["message"]
+    blocker.unlink()  # fixed: the next request builds it
+    status, _, text = await fetch(coord.url + "/install/ubuntu.sh")
+    assert status == 200 and any(re.fullmatch(r'SHAREAI_WHEEL_SHA256="[0-9a-f]{64}"', line)
+                                 for line in text.splitlines())
+    status, _, _ = await fetch(coord.url + WHEEL_ROUTE + ".sha256")
+    assert status == 200

@@ -177,5 +177,31 @@ def test_powershell_script_shape() -> None:
     assert '(Test-Path $TlsState) -or $ShareaiTls' in text and text.index("Invoke-Enroll\nSave-TlsChoice") > 0
     assert "Register-ScheduledTask" in text and "Unregister-ScheduledTask" in text
     assert "sys.version_info >= (3, 11)" in text
+    # The coordinator's wheel by default, hash-checked before anything is created.
+    for marker in ('$ShareaiUrl = ""', '$ShareaiWheel = ""', '$ShareaiWheelSha256 = ""'):
+        assert text.splitlines().count(marker) == 1, marker
+    assert '[string]$Source = ""' in text
+    resolve = text[text.index("function Resolve-AgentSource"):text.index("function Test-BuildTools")]
+    assert '(Get-FileHash -Algorithm SHA256 -Path $wheel).Hash.ToLowerInvariant()' in resolve
+    assert 'if ($got -ne $ShareaiWheelSha256)' in resolve and "nothing was installed" in resolve
+    install = text[text.index("function Install-Venv"):text.index("function Invoke-Enroll")]
+    assert (install.index("Resolve-AgentSource") < install.index("Assert-BuildTools")
+            < install.index("& $py -m venv $Prefix"))
+    assert '"--force-reinstall", "--no-deps", $agentSource.Exact' in install
+    assert "if ($created) { Remove-Item -Recurse -Force $Prefix }" in install
+    # Build tools: Visual Studio's C++ tools found through vswhere, else one instruction; a prebuilt index skips.
+    tools = text[text.index("function Test-BuildTools"):text.index("function Invoke-Pip")]
+    assert "Microsoft.VisualStudio.Component.VC.Tools.x86.x64" in tools and "vswhere.exe" in tools
+    assert "if ($LlamaWheelIndex) { return }" in tools
+    assert "winget install Microsoft.VisualStudio.2022.BuildTools" in tools
+    assert '"--extra-index-url", $LlamaWheelIndex, "--only-binary", "llama-cpp-python"' in install
+    assert "https://abetlen.github.io/llama-cpp-python/whl/$LlamaWheelIndex" in text
+    # Progress while pip runs: milestones and a heartbeat line.
+    pip = text[text.index("function Invoke-Pip"):text.index("function Install-Venv")]
+    assert 'Say "still installing (${elapsed}s): $last"' in pip and "$ProgressSeconds" in pip
+    # The token: -TokenFile or the environment in, the environment out; never on enroll's command line.
+    assert "[string]$TokenFile" in text and "[string]$LlamaWheelIndex" in text
+    assert '"--token"' not in enroll and "$env:SHAREAI_ENROLL_TOKEN = $Token" in enroll
+    assert "Remove-Item Env:SHAREAI_ENROLL_TOKEN" in enroll
     # balanced braces and parentheses: a cheap guard against a truncated edit (no pwsh here).
     assert text.count("{") == text.count("}") and text.count("(") == text.count(")")

@@ -19,13 +19,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-import shutil
 import signal
 import ssl
-import subprocess
 import sys
 from collections.abc import AsyncIterator
-from importlib import metadata
 from pathlib import Path
 
 import aiohttp
@@ -34,55 +31,11 @@ import pytest
 from shareai.coordinator.app import Coordinator, default_subsystems
 from shareai.coordinator.config import CoordinatorConfig
 from tests.coordinator.fleet.conftest import self_signed_cert
+from tests.installers.conftest import ADMIN_KEY
 from tests.installers.paths import INSTALLERS, REPO
 
-ADMIN_KEY = "sa-admin-installer-test"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 INSTALL_TIMEOUT_S = 300.0
-
-
-def _cached_llama_wheel() -> Path | None:
-    version = metadata.version("llama-cpp-python")
-    out = subprocess.run([sys.executable, "-m", "pip", "cache", "list", "llama_cpp_python", "--format=abspath"],
-                         capture_output=True, text=True, timeout=60, check=False)
-    for line in out.stdout.splitlines():
-        path = Path(line.strip())
-        if path.name.startswith(f"llama_cpp_python-{version}-") and path.suffix == ".whl" and path.is_file():
-            return path
-    return None
-
-
-@pytest.fixture
-def pip_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for the installer's pip: this llama-cpp-python version, as a binary, from a local folder."""
-    if shutil.which("curl") is None:
-        pytest.fail("curl is needed for the documented one-liner (apt-get install -y curl)")
-    wheel = _cached_llama_wheel()
-    if wheel is None:
-        pytest.fail("no cached llama-cpp-python wheel (`make setup` leaves one in pip's cache); this test "
-                    "refuses to compile llama.cpp from source again")
-    links = tmp_path / "wheels"
-    links.mkdir()
-    (links / wheel.name).symlink_to(wheel)
-    constraints = tmp_path / "constraints.txt"
-    constraints.write_text(f"llama-cpp-python=={metadata.version('llama-cpp-python')}\n")
-    return {
-        **os.environ,
-        "PIP_CONSTRAINT": str(constraints),
-        "PIP_ONLY_BINARY": "llama-cpp-python",
-        "PIP_FIND_LINKS": str(links),
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_NO_INPUT": "1",
-    }
-
-
-@pytest.fixture
-async def coord(tmp_path: Path) -> AsyncIterator[Coordinator]:
-    cfg = CoordinatorConfig(http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=tmp_path / "coord")
-    c = Coordinator(cfg, subsystems=default_subsystems(), admin_key=ADMIN_KEY)
-    await c.start()
-    yield c
-    await c.stop()
 
 
 @pytest.fixture

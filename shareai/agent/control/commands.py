@@ -1,6 +1,7 @@
 """`shareai-agent enroll` and `shareai-agent run`.
 
-    shareai-agent enroll --token enr_... --coordinator coord:50051 [--name lab-rig] [--data-dir DIR]
+    shareai-agent enroll --token-file FILE --coordinator coord:50051 [--name lab-rig] [--data-dir DIR]
+        (or SHAREAI_ENROLL_TOKEN=... in the environment; --token T works too but shows in `ps`)
     shareai-agent run [--config agent.toml] [--data-dir DIR] [serve's model flags]
                       [--price-input-per-mtok 0.05 --price-output-per-mtok 0.1]
                       [--availability idle --idle-cpu 20 --idle-gpu 10 --idle-hold 120 --window 22:00-07:00]
@@ -39,8 +40,12 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 
 def enroll_command(
-    token: str = typer.Option(..., "--token", envvar="SHAREAI_ENROLL_TOKEN", help="Enrollment token from "
-                              "'shareai-coordinator token create'."),
+    token: str | None = typer.Option(None, "--token", envvar="SHAREAI_ENROLL_TOKEN", show_envvar=True,
+                                     help="Enrollment token from 'shareai-coordinator token create'. On the "
+                                     "command line it is visible to other users in `ps`: prefer the "
+                                     "environment variable or --token-file."),
+    token_file: Path | None = typer.Option(None, "--token-file", help="Read the token from this file "
+                                           "(mode 0600: a file other users can read is refused)."),
     coordinator: str = typer.Option(..., "--coordinator", help="The coordinator's gRPC address, HOST:PORT."),
     name: str = typer.Option("", "--name", help="Node name shown in listings (default: the hostname)."),
     data_dir: Path | None = _DATA_DIR,
@@ -49,7 +54,12 @@ def enroll_command(
 ) -> None:
     """Join a coordinator: exchange the token for a node identity (kept in the data dir, mode 0600)."""
     from shareai.agent.control.enroll import EnrollmentFailed, enroll
+    from shareai.agent.control.enroll_token import TokenSourceError, read_enroll_token
 
+    try:
+        token = read_enroll_token(token=token, token_file=token_file)
+    except TokenSourceError as exc:
+        raise _fail(str(exc), 2) from None
     folder = (data_dir or default_data_dir()).expanduser()
     host = _host_info()
     try:

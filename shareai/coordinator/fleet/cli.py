@@ -90,15 +90,31 @@ def _ago(ts: float | None) -> str:
     return f"{secs / 3600:.0f}h ago"
 
 
+def version_drifts(node: dict[str, Any]) -> bool:
+    """The node reported an agent version other than its coordinator's (unknown is not drift)."""
+    agent, coordinator = node.get("agent_version") or "", node.get("coordinator_version") or ""
+    return bool(agent and coordinator and agent != coordinator)
+
+
+def _version_cell(node: dict[str, Any]) -> str:
+    agent = node.get("agent_version") or "-"
+    return f"{agent}(!)" if version_drifts(node) else agent
+
+
 def format_table(nodes: list[dict[str, Any]]) -> str:
-    header = ("ID", "NAME", "ORG", "STATUS", "MODELS", "LOAD", "GPUS", "LAST SEEN")
+    header = ("ID", "NAME", "ORG", "STATUS", "MODELS", "LOAD", "GPUS", "AGENT", "LAST SEEN")
     rows = [header]
     for n in nodes:
         gpus = ", ".join(g["name"] for g in n["gpus"]) or "cpu"
         rows.append((n["id"], n["name"], n["org"], n["status"], ",".join(n["models"]) or "-",
-                     load_summary(n), gpus, _ago(n["last_seen"])))
+                     load_summary(n), gpus, _version_cell(n), _ago(n["last_seen"])))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    table = "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    drifted = [n for n in nodes if version_drifts(n)]
+    if drifted:
+        table += (f"\n(!) {len(drifted)} node(s) run another agent version than the coordinator "
+                  f"({drifted[0]['coordinator_version']}): re-run the install one-liner on them to upgrade")
+    return table
 
 
 @nodes_app.command("list")
@@ -107,7 +123,7 @@ def nodes_list(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     url: str = _URL,
 ) -> None:
-    """List enrolled nodes with their status, models, load, GPUs and last heartbeat."""
+    """List enrolled nodes with their status, models, load, GPUs, agent version and last heartbeat."""
     nodes = _call(_client(url).get, "/admin/v1/nodes", org=org)["data"]
     if as_json:
         typer.echo(json.dumps(nodes, indent=2))

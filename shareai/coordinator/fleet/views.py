@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shareai import __version__
 from shareai.coordinator.fleet.nodes import NodeRecord
 from shareai.coordinator.fleet.registry import STATE_NAMES, LiveNode, Registry
 
@@ -31,6 +32,10 @@ def node_view(record: NodeRecord, live: LiveNode | None, registry: Registry, now
         "gpus": [{"name": g.get("name", ""), "uuid": g.get("uuid", ""),
                   "memory_total_bytes": int(g.get("memory_total_bytes", 0))} for g in gpus],
         "gpu_status": record.host.get("gpu_status", ""),
+        # The agent's version as it last reported it ("" for an agent too old to say), and the
+        # coordinator's: re-running the install one-liner brings the agent to the latter.
+        "agent_version": record.host.get("agent_version", ""),
+        "coordinator_version": __version__,
         "host": {k: v for k, v in record.host.items() if k != "gpus"},
     }
     if live is None:

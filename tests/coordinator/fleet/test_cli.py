@@ -9,10 +9,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from shareai import __version__
 from shareai.coordinator.cli import app
 from shareai.coordinator.fleet.cli import parse_duration
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
-from tests.coordinator.fleet.conftest import ADMIN_KEY, DEADLINE_S, Harness
+from tests.coordinator.fleet.conftest import ADMIN_KEY, DEADLINE_S, Harness, creds, register_request
 
 
 async def _cli(harness: Harness, *args: str, key: str = ADMIN_KEY) -> tuple[int, str, str]:
@@ -63,3 +64,29 @@ async def test_bad_admin_key_and_bad_ttl_are_one_line_errors(harness: Harness) -
     assert code == 1 and err.count("\n") == 1 and "401" in err
     code, _, err = await _cli(harness, "token", "create", "--org", "acme", "--ttl", "soon")
     assert code == 2 and "invalid duration" in err
+
+
+async def test_nodes_list_shows_agent_versions_and_warns_on_drift(harness: Harness) -> None:
+    versions = {"same": __version__, "old": "0.0.1", "silent": ""}  # "" : an agent too old to report it
+    ids = {}
+    for name, version in versions.items():
+        ident = await harness.enroll(name=name)
+        req = register_request(ident.node_id)
+        req.name = name
+        req.host.agent_version = version
+        await harness.stub.Register(req, metadata=creds(ident), timeout=DEADLINE_S)
+        ids[ident.node_id] = name
+    code, out, err = await _cli(harness, "nodes", "list")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    header = lines[0].split()
+    assert "AGENT" in header
+    agent_col = lines[0].index("AGENT")
+    cells = {ids[line.split()[0]]: line[agent_col:].split()[0] for line in lines[1:4]}
+    assert cells == {"same": __version__, "old": "0.0.1(!)", "silent": "-"}
+    assert lines[4] == (f"(!) 1 node(s) run another agent version than the coordinator ({__version__}): "
+                        "re-run the install one-liner on them to upgrade")
+    code, out, _ = await _cli(harness, "nodes", "list", "--json")
+    by_name = {n["name"]: n for n in json.loads(out)}
+    assert {k: n["agent_version"] for k, n in by_name.items()} == versions
+    assert {n["coordinator_version"] for n in by_name.values()} == {__version__}
