@@ -198,7 +198,9 @@ def _admin(url: str, path: str, timeout_s: float = 30.0) -> Any:
 def _start_coordinator(data_dir: Path, interval_s: float, patience: int) -> tuple[subprocess.Popen[bytes], str, str]:
     http_port, grpc_port = _free_port(), _free_port()
     config = data_dir / "coordinator.toml"
-    config.write_text(f"[fleet]\nheartbeat_interval_s = {interval_s}\npatience = {patience}\n")
+    # The simulated nodes advertise 10.0.x.y endpoints from 127.0.0.1: allowed explicitly.
+    config.write_text(f"[fleet]\nheartbeat_interval_s = {interval_s}\npatience = {patience}\n"
+                      '[nodes]\nallowed_networks = ["10.0.0.0/8"]\n')
     proc = subprocess.Popen(
         [sys.executable, "-m", "shareai.coordinator.cli", "serve", "--config", str(config), "--data-dir",
          str(data_dir), "--http-port", str(http_port), "--grpc-port", str(grpc_port), "--log-level", "warning"],

@@ -47,7 +47,15 @@ if [ ! -f "$MARKER" ]; then
     fi
 fi
 
-# Where the coordinator reaches this node (the default, 127.0.0.1, is only right outside containers).
+# Where the coordinator reaches this node. The coordinator accepts only the address the node's own
+# connection comes from (or its [nodes] allowed_networks), never a host name: in a container that is
+# the container's IP. SHAREAI_ADVERTISE_URL overrides (e.g. a published port on the host's address).
+if [ -z "${SHAREAI_ADVERTISE_URL:-}" ]; then
+    ip=$(hostname -i 2>/dev/null | awk '{print $1}')
+    if [ -n "$ip" ]; then
+        SHAREAI_ADVERTISE_URL="http://$ip:${SHAREAI_PORT:-8001}/v1"
+    fi
+fi
 if [ -n "${SHAREAI_ADVERTISE_URL:-}" ]; then
     set -- --advertise-url "$SHAREAI_ADVERTISE_URL" "$@"
 fi

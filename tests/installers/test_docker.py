@@ -3,6 +3,7 @@ YAML parser, the Dockerfiles parsed into stages and instructions."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shlex
@@ -129,9 +130,26 @@ def test_compose_file() -> None:
     assert "8080:8080" in services["coordinator"]["ports"] and "50051:50051" in services["coordinator"]["ports"]
 
 
-def test_compose_agent_is_reachable_by_the_coordinator() -> None:
+def test_compose_agent_advertises_its_container_address(tmp_path: Path) -> None:
+    """The coordinator accepts only an endpoint on the address the node connects from (never a host
+    name such as `agent`): compose sets no advertise URL and the entrypoint advertises the
+    container's own IP."""
     doc = yaml.safe_load((DOCKER / "compose.yaml").read_text())
-    assert doc["services"]["agent"]["environment"]["SHAREAI_ADVERTISE_URL"] == "http://agent:8001/v1"
+    assert "SHAREAI_ADVERTISE_URL" not in doc["services"]["agent"]["environment"]
+    bin_dir, log = _recording_agent(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SHAREAI_DATA_DIR": str(data), "SHAREAI_COORDINATOR": "c:50051",
+           "SHAREAI_MODEL": "/m.gguf", "SHAREAI_MODEL_NAME": "m", "SHAREAI_CHAT_FORMAT": "gemma"}
+    out = subprocess.run(["sh", str(DOCKER / "agent-entrypoint.sh")], env=env, capture_output=True, text=True,
+                         timeout=30, check=False)
+    assert out.returncode == 0, out.stderr
+    run = log.read_text().splitlines()[-1]
+    url = run.split("--advertise-url ", 1)[1].split()[0]
+    host = url.removeprefix("http://").rsplit(":", 1)[0]
+    ipaddress.ip_address(host)  # an IP literal, not a name
+    own = subprocess.run(["hostname", "-i"], capture_output=True, text=True, check=True).stdout.split()[0]
+    assert url == f"http://{own}:8001/v1"
 
 
 def _recording_agent(tmp_path: Path) -> tuple[Path, Path]:
