@@ -141,3 +141,21 @@ async def test_a_stream_from_a_provider_ignoring_max_tokens_ends_at_the_cap(stac
     reserved = 64 + 16 + len("user") + len(DENSE_PROMPT) + DEFAULT_MAX_TOKENS
     assert booked == reserved and records[0].extra == {"estimated": True, "capped": True}
     assert stack.gov.governance.ledger.reserved == {}
+
+
+async def test_the_cap_is_forwarded_only_where_a_token_limit_applies(stack: Stack) -> None:
+    free = await stack.key(org="free")  # no limits: the client's request goes upstream as sent
+    await stack.gov.directory.set_limits("admin", "org:free", {"rpm": 100})  # a request limit is no token limit
+    limited = await stack.key()
+    await stack.gov.directory.set_limits("admin", "org:acme", {"tpm": 100_000})
+    async with stack.client(free) as c:
+        await c.chat.completions.create(model=MODEL, messages=_messages())
+    async with stack.client(limited) as c:
+        await c.chat.completions.create(model=MODEL, messages=_messages())
+        await c.chat.completions.create(model=MODEL, messages=_messages(), max_completion_tokens=7)
+        await c.completions.create(model=MODEL, prompt="hi")
+    first, second, third, fourth = stack.provider.bodies
+    assert "max_tokens" not in first
+    assert second["max_tokens"] == DEFAULT_MAX_TOKENS
+    assert "max_tokens" not in third and third["max_completion_tokens"] == 7  # the client's own cap
+    assert fourth["max_tokens"] == DEFAULT_MAX_TOKENS
