@@ -63,7 +63,10 @@ async def _principal(directory: Directory, **limits: float) -> Principal:
     return Principal(key_id=key.id, org="acme")
 
 
-async def test_concurrent_burst_cannot_overshoot_the_token_cap(directory: Directory, governance: Governance) -> None:
+async def test_concurrent_burst_settling_its_whole_reservations_stays_within_the_cap(
+        directory: Directory, governance: Governance) -> None:
+    """Ledger arithmetic only: reservations count until settled. That the gateway's reservations are
+    upper bounds against a provider's own count is proven end to end in test_quota_dense."""
     principal = await _principal(directory, daily_tokens=1000)
     used = 0
 

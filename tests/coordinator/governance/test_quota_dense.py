@@ -159,3 +159,20 @@ async def test_the_cap_is_forwarded_only_where_a_token_limit_applies(stack: Stac
     assert second["max_tokens"] == DEFAULT_MAX_TOKENS
     assert "max_tokens" not in third and third["max_completion_tokens"] == 7  # the client's own cap
     assert fourth["max_tokens"] == DEFAULT_MAX_TOKENS
+
+
+async def test_a_completions_stream_ignoring_max_tokens_ends_at_the_cap(stack: Stack) -> None:
+    stack.provider.bytes_per_token = 2
+    stack.provider.reply = " ".join(["w"] * 300)
+    key = await stack.key()
+    await stack.gov.directory.set_limits("admin", "org:acme", {"tpm": 5000})
+    async with stack.client(key) as c:
+        s = await c.completions.create(model=MODEL, prompt=DENSE_PROMPT, max_tokens=20, stream=True)
+        chunks = [ch async for ch in s]
+    text = "".join(ch.choices[0].text for ch in chunks if ch.choices)
+    assert len(text.split()) == 20
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason] == ["length"]
+    assert all(ch.usage is None for ch in chunks)  # the client did not ask for usage
+    _, records = await _booked(stack)
+    assert records[0].extra == {"estimated": True, "capped": True}
+    assert records[0].completion_tokens == 20
