@@ -307,7 +307,8 @@ class GatewayAPI:
             status = 200
             elapsed_ms = (time.monotonic() - trace.started) * 1000
             self.forwarder.stats.get(target.route).observe(latency_ms=elapsed_ms, ttft_ms=None)
-            if result.assembled is not None and result.assembled.cacheable:
+            # A stream the relay cut at its cap is not the upstream's answer: never cached.
+            if result.assembled is not None and result.assembled.cacheable and not result.capped:
                 assembled = CachedResponse(body=result.assembled.body(result.usage), route=target.route)
                 self.governor.cache_put(principal, cache_request, assembled)
         elif result.client_gone:

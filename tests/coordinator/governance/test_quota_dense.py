@@ -17,6 +17,7 @@ from typing import Any
 import openai
 import pytest
 
+from shareai.coordinator.governance.models import Org
 from shareai.coordinator.governance.quota import period_keys
 from tests.coordinator.governance.test_gateway_e2e import MODEL, Stack, stack
 
@@ -164,6 +165,7 @@ async def test_the_cap_is_forwarded_only_where_a_token_limit_applies(stack: Stac
 async def test_a_completions_stream_ignoring_max_tokens_ends_at_the_cap(stack: Stack) -> None:
     stack.provider.bytes_per_token = 2
     stack.provider.reply = " ".join(["w"] * 300)
+    await stack.gov.directory.create_org("admin", Org("acme", cache_mode="all", cache_ttl_s=60))
     key = await stack.key()
     await stack.gov.directory.set_limits("admin", "org:acme", {"tpm": 5000})
     async with stack.client(key) as c:
@@ -176,3 +178,4 @@ async def test_a_completions_stream_ignoring_max_tokens_ends_at_the_cap(stack: S
     _, records = await _booked(stack)
     assert records[0].extra == {"estimated": True, "capped": True}
     assert records[0].completion_tokens == 20
+    assert len(stack.gov.governance.cache) == 0  # a cut stream is not the upstream's answer: not cached
