@@ -11,6 +11,7 @@
         await p.kill()               # drop every open connection and stop listening (chaos)
         p.bytes_per_token = 2        # usage as a dense tokenizer counts it (see below)
         p.honour_max_tokens = True   # stop at the request's max_tokens (finish_reason "length")
+        p.raw_body = b"[[[..."       # chat answers: these bytes as a 200 (a hostile upstream)
 
 It counts `calls` (generation requests), `probes` (`GET /models`), `disconnects` (requests of any
 kind whose client closed the connection before the answer was complete: the server runs with
@@ -57,6 +58,7 @@ class FakeProvider:
         self.chunk_delay = 0.0
         self.bytes_per_token: float | None = None
         self.honour_max_tokens = False
+        self.raw_body: bytes | None = None
         self.key_status: dict[str, int] = {}
         self.accept_keys: set[str] | None = None
         self.calls = 0
@@ -204,6 +206,8 @@ class FakeProvider:
         body, failure = await self._gate(request)
         if failure is not None or body is None:
             return failure or self._error(500)
+        if self.raw_body is not None:
+            return web.Response(body=self.raw_body, content_type="application/json")
         prompt = self._chat_prompt(body)
         if body.get("stream"):
             return await self._stream(request, body, prompt, chat=True)

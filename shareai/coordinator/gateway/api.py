@@ -147,6 +147,13 @@ class GatewayAPI:
             if not trace.accounted:  # else a stream already booked and recorded itself
                 self._account(trace, call.principal, call.parsed, endpoint, 499, None, 0.0)
             raise
+        except ConnectionError:
+            # The client dropped the connection (mid-upload or mid-answer): nobody to answer.
+            if not trace.accounted:
+                self._account(trace, call.principal, call.parsed, endpoint, 499, None, 0.0)
+            raise
+        except web.HTTPException:
+            raise  # aiohttp's own answers (the error middleware shapes them)
         except Exception:
             # A bug, not the client's fault: logged with its traceback here, recorded (status 500, so
             # no request is invisible in reports), answered with an OpenAI-shaped 500 saying nothing.
@@ -223,7 +230,7 @@ class GatewayAPI:
         extra_headers = call.extra_headers
         try:
             decoded = json.loads(reply.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past what Python decodes: passed on as is
             decoded = None
         answer = decoded if isinstance(decoded, dict) else None
         headers = {**extra_headers, **trace.headers()}

@@ -165,7 +165,7 @@ def _filter(event: str, include_usage: bool, result: RelayResult, model: str | N
             cap: Cap | None = None, state: _CapState | None = None) -> bytes | None:
     try:
         obj = json.loads(event)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or a hostile upstream's deep nesting: relayed as is
         return frame(event)
     if not isinstance(obj, dict):
         return frame(event)

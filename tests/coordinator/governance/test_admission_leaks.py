@@ -72,3 +72,17 @@ async def test_an_unexpected_error_releases_records_500_and_answers_openai_shape
     records = await stack.gov.store.usage(org="acme")
     assert [r.status for r in records] == [500, 500]
     assert all(r.prompt_tokens == 0 and r.completion_tokens == 0 for r in records)
+
+
+async def test_a_hostile_upstream_answer_nested_5000_deep_is_no_500(stack: Stack) -> None:
+    await stack.gov.directory.create_org("admin", Org("acme", cache_mode="all", cache_ttl_s=60))
+    await stack.gov.directory.set_limits("admin", "org:acme", {"daily_tokens": 10_000})
+    stack.provider.raw_body = b"[" * 5000 + b"]" * 5000
+    key = await stack.key()
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as http, http.post(
+            stack.coord.url + "/v1/chat/completions", json={"model": MODEL, "messages": MESSAGES},
+            headers=headers) as r:
+        # Passed on as the upstream sent it, like any answer that is not a JSON object.
+        assert r.status == 200 and await r.read() == stack.provider.raw_body
+    assert stack.gov.governance.ledger.reserved == {}
