@@ -78,6 +78,7 @@ class Admission(Protocol):
     """A request admitted past rate limits and quotas, holding a reservation until settled."""
 
     headers: dict[str, str]  # x-ratelimit-* headers to put on the answer
+    token_limited: bool  # a token quota or tpm applies: the gateway enforces the completion cap
 
     def settle(self, *, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
         ...

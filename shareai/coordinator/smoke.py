@@ -295,7 +295,10 @@ class Smoke:
                              f"third request: retry-after {last.headers.get('retry-after', 'missing')}s, "
                              f"remaining {last.headers.get('x-ratelimit-remaining-requests', '?')}"))
 
-        quota = 4 * self.max_tokens + 40
+        # A request reserves an upper bound: 64 tokens a request, 16 a message, the prompt's bytes (under
+        # 40 here) and max_tokens (docs/architecture.md, Governance). One reservation plus a little
+        # lets a few requests through (they use far less) before the quota refuses one.
+        quota = (64 + 16 + 40 + self.max_tokens) + 3 * self.max_tokens
         q_id, q_secret = await self._key(org, "quota")
         await self.admin("POST", "/admin/v1/limits", {"org": org, "key": q_id, "daily_tokens": quota})
         codes = []

@@ -10,19 +10,27 @@
         p.key_status = {"sk-bad": 401}   # per-key answers (key rotation tests)
         p.accept_keys = {"sk-good"}  # anything else is 401
         await p.kill()               # drop every open connection and stop listening (chaos)
+        p.bytes_per_token = 2        # usage as a dense tokenizer counts it (see below)
+        p.honour_max_tokens = True   # stop at the request's max_tokens (finish_reason "length")
+        p.raw_body = b"[[[..."       # chat answers: these bytes as a 200 (a hostile upstream)
 
 It counts `calls` (generation requests), `probes` (`GET /models`), `disconnects` (requests of any
 kind whose client closed the connection before the answer was complete: the server runs with
 handler cancellation, like a real provider that stops generating), `cancelled` (the streams among
 them), records the bearer key of each call in `keys_seen` and each JSON body in `bodies`.
 Answers carry real usage numbers (words of the prompt and of the reply), so cost arithmetic can
-be checked.
+be checked. With `bytes_per_token` set, prompt tokens are the UTF-8 bytes of the prompt text
+divided by it, rounded up (1 is the densest any tokenizer gets; "a a a a ..." is about 2 on real
+ones), and each word of the reply is one completion token, streamed one word a chunk. By default
+the reply is written whole whatever `max_tokens` says (a provider that ignores it); with
+`honour_max_tokens` it stops after `max_tokens` (or `max_completion_tokens`) words.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from typing import Any
 
@@ -50,6 +58,9 @@ class FakeProvider:
         self.first_byte_delay = 0.0
         self.cut_after_chunks: int | None = None
         self.chunk_delay = 0.0
+        self.bytes_per_token: float | None = None
+        self.honour_max_tokens = False
+        self.raw_body: bytes | None = None
         self.key_status: dict[str, int] = {}
         self.accept_keys: set[str] | None = None
         self.calls = 0
@@ -157,9 +168,32 @@ class FakeProvider:
         headers = {"retry-after": "1"} if status == 429 else {}
         return web.json_response(body, status=status, headers=headers)
 
-    def _usage(self, prompt: str) -> dict[str, int]:
-        p, c = _words(prompt), _words(self.reply)
+    def _usage(self, prompt: str, reply: str | None = None) -> dict[str, int]:
+        text = self.reply if reply is None else reply
+        if self.bytes_per_token is None:
+            p, c = _words(prompt), _words(text)
+        else:
+            p = math.ceil(len(prompt.encode("utf-8", "surrogatepass")) / self.bytes_per_token)
+            c = len(text.split(" ")) if text else 0
         return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+    def _reply(self, body: dict[str, Any]) -> tuple[str, str]:
+        """The reply text for this request and its finish reason (`length` when cut at max_tokens)."""
+        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        words = self.reply.split(" ")
+        if self.honour_max_tokens and isinstance(cap, int) and 0 < cap < len(words):
+            return " ".join(words[:cap]), "length"
+        return self.reply, "stop"
+
+    @staticmethod
+    def _chat_prompt(body: dict[str, Any]) -> str:
+        parts: list[str] = []
+        for m in body.get("messages", []):
+            content = m.get("content", "") if isinstance(m, dict) else ""
+            if isinstance(content, list):
+                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            parts.append(str(content))
+        return " ".join(parts)
 
     # -- endpoints ------------------------------------------------------------------------------
 
@@ -174,15 +208,18 @@ class FakeProvider:
         body, failure = await self._gate(request)
         if failure is not None or body is None:
             return failure or self._error(500)
-        prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+        if self.raw_body is not None:
+            return web.Response(body=self.raw_body, content_type="application/json")
+        prompt = self._chat_prompt(body)
         if body.get("stream"):
             return await self._stream(request, body, prompt, chat=True)
+        reply, finish = self._reply(body)
         return web.json_response({
             "id": f"chatcmpl-{self.name}-{self.calls}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model"), "system_fingerprint": self.name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply},
-                         "finish_reason": "stop", "logprobs": None}],
-            "usage": self._usage(prompt),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
+                         "finish_reason": finish, "logprobs": None}],
+            "usage": self._usage(prompt, reply),
         })
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
@@ -192,11 +229,12 @@ class FakeProvider:
         prompt = str(body.get("prompt", ""))
         if body.get("stream"):
             return await self._stream(request, body, prompt, chat=False)
+        reply, finish = self._reply(body)
         return web.json_response({
             "id": f"cmpl-{self.name}-{self.calls}", "object": "text_completion", "created": int(time.time()),
             "model": body.get("model"),
-            "choices": [{"index": 0, "text": self.reply, "finish_reason": "stop", "logprobs": None}],
-            "usage": self._usage(prompt),
+            "choices": [{"index": 0, "text": reply, "finish_reason": finish, "logprobs": None}],
+            "usage": self._usage(prompt, reply),
         })
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
@@ -237,7 +275,8 @@ class FakeProvider:
         try:
             if chat:
                 await resp.write(event({**base, "choices": [choice(None, None, first=True)], **extra}))
-            words = self.reply.split(" ")
+            reply, finish = self._reply(body)
+            words = reply.split(" ")
             for i, word in enumerate(words):
                 if self.cut_after_chunks is not None and i >= self.cut_after_chunks:
                     assert request.transport is not None
@@ -247,9 +286,9 @@ class FakeProvider:
                 await resp.write(event({**base, "choices": [choice(text, None)], **extra}))
                 if self.chunk_delay:
                     await asyncio.sleep(self.chunk_delay)
-            await resp.write(event({**base, "choices": [choice(None, "stop")], **extra}))
+            await resp.write(event({**base, "choices": [choice(None, finish)], **extra}))
             if include_usage:
-                await resp.write(event({**base, "choices": [], "usage": self._usage(prompt)}))
+                await resp.write(event({**base, "choices": [], "usage": self._usage(prompt, reply)}))
             await resp.write(b"data: [DONE]\n\n")
             await resp.write_eof()
         except (ConnectionResetError, ConnectionError):

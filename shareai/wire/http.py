@@ -27,6 +27,10 @@ from shareai.wire.errors import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# Arrays and objects nest at most this deep in a request body (a deep JSON schema in `tools` or
+# `response_format` stays far below it). Deeper bodies are a 400: Python's decoder recurses, so
+# thousands of `[` would otherwise end in a RecursionError, and every later walk of the body too.
+MAX_JSON_DEPTH = 64
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -37,7 +41,8 @@ def error_response(err: OpenAIError, headers: Mapping[str, str] | None = None) -
 
 
 async def read_json(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Any:
-    """The decoded JSON body; 413 past `max_bytes` (checked before and while reading), 400 if not JSON."""
+    """The decoded JSON body; 413 past `max_bytes` (checked before and while reading), 400 if not JSON
+    or nested deeper than `MAX_JSON_DEPTH`."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"Request body of {request.content_length} bytes exceeds the limit of {max_bytes} bytes.")
     chunks: list[bytes] = []
@@ -51,9 +56,35 @@ async def read_json(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY_BYTE
     if not raw.strip():
         raise InvalidRequest("The request body is empty; expected a JSON object.", code="invalid_json")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(raw)
+    except RecursionError:
+        body = None
+        too_deep = True
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer past Python's digit limit
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
+    else:
+        too_deep = json_depth_exceeds(body, MAX_JSON_DEPTH)
+    if too_deep:
+        raise InvalidRequest(f"The request body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels.",
+                             code="invalid_json")
+    return body
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in `value` nest deeper than `limit` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 @web.middleware

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -25,7 +27,7 @@ from shareai.coordinator.gateway.policy import RouteContext
 from shareai.coordinator.gateway.requests import Parsed, parse_body
 from shareai.coordinator.gateway.router import POLICY_HEADER, ROUTE_HEADER, Router
 from shareai.coordinator.gateway.settings import GatewaySettings
-from shareai.coordinator.gateway.streaming import RelayResult, relay, replay_frames
+from shareai.coordinator.gateway.streaming import Cap, RelayResult, relay, replay_frames
 from shareai.coordinator.gateway.targets import CHAT, COMPLETIONS, EMBEDDINGS, Target
 from shareai.coordinator.interfaces import (
     Admission,
@@ -35,9 +37,11 @@ from shareai.coordinator.interfaces import (
     Principal,
     UsageRecord,
 )
-from shareai.wire.errors import ModelNotFound, OpenAIError, PermissionDenied
+from shareai.wire.errors import ModelNotFound, OpenAIError, PermissionDenied, ServerError
 from shareai.wire.http import bearer_token, read_json
 from shareai.wire.sse import SSE_HEADERS
+
+log = logging.getLogger(__name__)
 
 
 def _usage(body: dict[str, Any] | None) -> tuple[int, int]:
@@ -47,6 +51,21 @@ def _usage(body: dict[str, Any] | None) -> tuple[int, int]:
     prompt = usage.get("prompt_tokens") or 0
     completion = usage.get("completion_tokens") or 0
     return (prompt if isinstance(prompt, int) else 0), (completion if isinstance(completion, int) else 0)
+
+
+@dataclass(slots=True)
+class _Call:
+    """What one generation request has got to so far: who asked, what, and what it holds."""
+
+    principal: Principal | None = None
+    parsed: Parsed | None = None
+    admission: Admission | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    token_limited: bool = False  # a token quota or tpm applies: the completion cap is enforced
+
+    def require(self) -> tuple[Principal, Parsed, Admission]:
+        assert self.principal is not None and self.parsed is not None and self.admission is not None
+        return self.principal, self.parsed, self.admission
 
 
 def _cost_header(cost: float) -> str:
@@ -107,71 +126,111 @@ class GatewayAPI:
 
     async def _generate(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         trace = Trace(model="")
-        principal: Principal | None = None
-        admission: Admission | None = None
-        parsed: Parsed | None = None
-        extra_headers: dict[str, str] = {}
+        call = _Call()
         try:
-            principal = await self.auth.authenticate(bearer_token(request))
-            body, parsed = parse_body(endpoint, await read_json(request, self.max_body_bytes),
-                                      self.settings.default_max_tokens)
-            trace.model = parsed.model
-            if principal.allowed_models is not None and parsed.model not in principal.allowed_models:
-                raise PermissionDenied(f"This key may not use the model '{parsed.model}'.", param="model",
-                                       code="model_not_allowed")
-            if not self.router.catalog.known(parsed.model, principal):
-                raise ModelNotFound(parsed.model)
-            trace.label = parsed.model
-            policy = self.router.resolve_policy(principal, request.headers.get(POLICY_HEADER))
-            admission = await self.governor.admit(principal, model=parsed.model, prompt_tokens=parsed.prompt_tokens,
-                                                  max_tokens=parsed.max_tokens)
-            extra_headers.update(admission.headers)
-            pin = request.headers.get(ROUTE_HEADER)
-            # A pinned request asks for that route's answer: it only meets cache entries made by
-            # requests pinned the same way (the pin joins the cache key), never another route's.
-            cache_request = {**body, ROUTE_HEADER: pin} if pin else body
-            if principal.cache_mode != "off":
-                hit = self.governor.cache_get(principal, cache_request)
-                if hit is not None:
-                    return await self._serve_cached(request, hit, principal, parsed, endpoint, admission, trace)
-                extra_headers["x-shareai-cache"] = "miss"
-            ctx = RouteContext(stream=parsed.stream, prompt_tokens=parsed.prompt_tokens, max_tokens=parsed.max_tokens,
-                               provider_capacity=self.settings.provider_capacity)
-            targets = self.router.candidates(model=parsed.model, principal=principal, endpoint=endpoint,
-                                             policy=policy, pin=pin, ctx=ctx, body=body)
-            if parsed.stream:
-                upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}),
-                                                            "include_usage": True}}
-                return await self._stream(request, principal, parsed, endpoint, targets, cache_request,
-                                          upstream_body, trace, admission, extra_headers)
-            reply = await self.forwarder.unary(targets, endpoint, body, trace)
+            return await self._pipeline(request, endpoint, trace, call)
         except OpenAIError as err:
-            if admission is not None:
-                admission.release()
-            elif principal is not None:
+            if call.admission is None and call.principal is not None:
                 # Refused before admission (400, 403, 404, or by admission itself, whose 429 carries
                 # its own headers): the limiter's current state, nothing consumed.
-                for name, value in self._rate_headers(principal).items():
+                for name, value in self._rate_headers(call.principal).items():
                     err.headers.setdefault(name, value)
-            err.headers.update(extra_headers)
+            err.headers.update(call.extra_headers)
             err.headers.update(trace.headers())
-            self._account(trace, principal, parsed, endpoint, err.status, None, 0.0, extra={"error": err.code})
+            if not trace.accounted:
+                self._account(trace, call.principal, call.parsed, endpoint, err.status, None, 0.0,
+                              extra={"error": err.code})
             raise
         except asyncio.CancelledError:
             # The client went away and the server cancelled the handler (aiohttp handler_cancellation):
-            # leaving the `async with` blocks closed the upstream request; give the reservation back.
+            # leaving the `async with` blocks closed the upstream request.
             if not trace.accounted:  # else a stream already booked and recorded itself
-                if admission is not None:
-                    admission.release()
-                self._account(trace, principal, parsed, endpoint, 499, None, 0.0)
+                self._account(trace, call.principal, call.parsed, endpoint, 499, None, 0.0)
             raise
-        return self._answer(reply, principal, parsed, endpoint, cache_request, trace, admission, extra_headers)
+        except ConnectionError:
+            # The client dropped the connection (mid-upload or mid-answer): nobody to answer.
+            if not trace.accounted:
+                self._account(trace, call.principal, call.parsed, endpoint, 499, None, 0.0)
+            raise
+        except web.HTTPException:
+            raise  # aiohttp's own answers (the error middleware shapes them)
+        except Exception:
+            # A bug, not the client's fault: logged with its traceback here, recorded (status 500, so
+            # no request is invisible in reports), answered with an OpenAI-shaped 500 saying nothing.
+            log.exception("unexpected error in %s %s", request.method, request.path)
+            if not trace.accounted:
+                self._account(trace, call.principal, call.parsed, endpoint, 500, None, 0.0,
+                              extra={"error": "internal_error"})
+            failure = ServerError("Internal server error.", code="internal_error")
+            failure.headers.update(call.extra_headers)
+            failure.headers.update(trace.headers())
+            raise failure from None
+        finally:
+            # Whatever ended the request, nothing stays reserved: a no-op once settled.
+            if call.admission is not None:
+                call.admission.release()
 
-    def _answer(self, reply: Reply, principal: Principal, parsed: Parsed, endpoint: str, cache_request: dict[str, Any],
-                trace: Trace, admission: Admission, extra_headers: dict[str, str]) -> web.Response:
+    async def _pipeline(self, request: web.Request, endpoint: str, trace: Trace, call: _Call) -> web.StreamResponse:
+        call.principal = principal = await self.auth.authenticate(bearer_token(request))
+        body, parsed = parse_body(endpoint, await read_json(request, self.max_body_bytes),
+                                  self.settings.default_max_tokens)
+        call.parsed = parsed
+        trace.model = parsed.model
+        if principal.allowed_models is not None and parsed.model not in principal.allowed_models:
+            raise PermissionDenied(f"This key may not use the model '{parsed.model}'.", param="model",
+                                   code="model_not_allowed")
+        if not self.router.catalog.known(parsed.model, principal):
+            raise ModelNotFound(parsed.model)
+        trace.label = parsed.model
+        policy = self.router.resolve_policy(principal, request.headers.get(POLICY_HEADER))
+        # Reservations are upper bounds (prompt bytes plus overheads, the completion cap of every
+        # choice), so a quota or `tpm` never lets more through than its limit.
+        call.admission = admission = await self.governor.admit(
+            principal, model=parsed.model, prompt_tokens=parsed.prompt_bound, max_tokens=parsed.completion_bound)
+        call.extra_headers.update(admission.headers)
+        call.token_limited = admission.token_limited and endpoint != EMBEDDINGS
+        if call.token_limited and not parsed.client_capped:
+            # The reservation holds the default cap: the upstream is told, so it cannot write past it.
+            body = {**body, "max_tokens": parsed.max_tokens}
+        pin = request.headers.get(ROUTE_HEADER)
+        # A pinned request asks for that route's answer: it only meets cache entries made by
+        # requests pinned the same way (the pin joins the cache key), never another route's.
+        cache_request = {**body, ROUTE_HEADER: pin} if pin else body
+        if principal.cache_mode != "off":
+            hit = self.governor.cache_get(principal, cache_request)
+            if hit is not None:
+                return await self._serve_cached(request, hit, principal, parsed, endpoint, admission, trace)
+            call.extra_headers["x-shareai-cache"] = "miss"
+        ctx = RouteContext(stream=parsed.stream, prompt_tokens=parsed.prompt_tokens, max_tokens=parsed.max_tokens,
+                           provider_capacity=self.settings.provider_capacity)
+        targets = self.router.candidates(model=parsed.model, principal=principal, endpoint=endpoint,
+                                         policy=policy, pin=pin, ctx=ctx, body=body)
+        if parsed.stream:
+            upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}),
+                                                        "include_usage": True}}
+            return await self._stream(request, call, endpoint, targets, cache_request, upstream_body, trace)
+        reply = await self.forwarder.unary(targets, endpoint, body, trace)
+        return self._answer(reply, call, endpoint, cache_request, trace)
+
+    def _overrun(self, call: _Call, trace: Trace, route: str, used: int) -> dict[str, Any]:
+        """Tokens booked above the reservation (an upstream that ignored max_tokens, or counted an
+        image above its bound): booked in full all the same, logged, and marked on the usage record."""
+        parsed, principal = call.parsed, call.principal
+        if not call.token_limited or parsed is None or principal is None or used <= parsed.reserve_tokens:
+            return {}
+        over = used - parsed.reserve_tokens
+        log.warning("quota overrun: a request used %d tokens, %d above its reservation of %d (org %s, key %s, "
+                    "model %s, route %s)", used, over, parsed.reserve_tokens, principal.org, principal.key_id,
+                    parsed.model, route)
+        return {"overrun": over}
+
+    def _answer(self, reply: Reply, call: _Call, endpoint: str, cache_request: dict[str, Any],
+                trace: Trace) -> web.Response:
+        principal, parsed, admission = call.require()
+        extra_headers = call.extra_headers
         try:
             decoded = json.loads(reply.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past what Python decodes: passed on as is
             decoded = None
         answer = decoded if isinstance(decoded, dict) else None
         headers = {**extra_headers, **trace.headers()}
@@ -190,17 +249,21 @@ class GatewayAPI:
         cost = reply.target.cost(prompt, completion, time.monotonic() - trace.started)
         admission.settle(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
         headers["x-shareai-cost-usd"] = _cost_header(cost)
-        self._account(trace, principal, parsed, endpoint, 200, reply.target, cost, usage=(prompt, completion))
+        extra = self._overrun(call, trace, reply.target.route, prompt + completion)
+        self._account(trace, principal, parsed, endpoint, 200, reply.target, cost, usage=(prompt, completion),
+                      extra=extra)
         if answer is not None and principal.cache_mode != "off":
             self.governor.cache_put(principal, cache_request, CachedResponse(body=answer, route=reply.target.route))
         return web.Response(body=body, status=200, content_type="application/json", headers=headers)
 
-    async def _stream(self, request: web.Request, principal: Principal, parsed: Parsed, endpoint: str,
-                      targets: list[Target], cache_request: dict[str, Any], upstream_body: dict[str, Any], trace: Trace,
-                      admission: Admission, extra_headers: dict[str, str]) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, call: _Call, endpoint: str, targets: list[Target],
+                      cache_request: dict[str, Any], upstream_body: dict[str, Any],
+                      trace: Trace) -> web.StreamResponse:
+        principal, parsed, admission = call.require()
+        extra_headers = call.extra_headers
         started = await self.forwarder.stream(targets, endpoint, upstream_body, trace)
         if isinstance(started, Reply):
-            return self._answer(started, principal, parsed, endpoint, cache_request, trace, admission, extra_headers)
+            return self._answer(started, call, endpoint, cache_request, trace)
         target = started.target
         resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **extra_headers, **trace.headers()})
         stats = self.forwarder.stats.get(target.route)
@@ -214,16 +277,20 @@ class GatewayAPI:
                 self._account(trace, principal, parsed, endpoint, 499, target, 0.0)
                 return resp
             try:
+                # A token-limited request's stream ends (finish_reason `length`) once it would pass
+                # the completion part of its reservation, whatever the upstream does with max_tokens.
+                cap = (Cap(prompt_tokens=parsed.prompt_bound, completion_tokens=parsed.completion_bound)
+                       if call.token_limited else None)
                 result = await relay(started, resp, include_usage=parsed.include_usage,
                                      read_timeout_s=target.timeout_s, assemble=principal.cache_mode != "off",
-                                     model=parsed.model)
+                                     model=parsed.model, cap=cap)
             except asyncio.CancelledError:  # the client left and the server cancelled the handler
                 result = RelayResult(client_gone=True)
-                self._settle_stream(result, principal, parsed, endpoint, target, cache_request, trace, admission)
+                self._settle_stream(result, call, endpoint, target, cache_request, trace)
                 raise
         finally:
             stats.inflight -= 1
-        status = self._settle_stream(result, principal, parsed, endpoint, target, cache_request, trace, admission)
+        status = self._settle_stream(result, call, endpoint, target, cache_request, trace)
         if status != 499:
             try:
                 await resp.write_eof()
@@ -231,14 +298,15 @@ class GatewayAPI:
                 pass
         return resp
 
-    def _settle_stream(self, result: RelayResult, principal: Principal, parsed: Parsed, endpoint: str, target: Target,
-                       cache_request: dict[str, Any], trace: Trace, admission: Admission) -> int:
+    def _settle_stream(self, result: RelayResult, call: _Call, endpoint: str, target: Target,
+                       cache_request: dict[str, Any], trace: Trace) -> int:
         """Book a relayed stream and record it; returns its status. A client that left before the
-        usage chunk is booked its whole reservation (prompt estimate plus `max_tokens`): what it
+        usage chunk is booked its whole reservation (prompt bound plus the completion caps): what it
         received is unknown, and leaving just before the end must not dodge a limit or quota."""
+        principal, parsed, admission = call.require()
         usage = result.usage
         if usage is None and result.client_gone:
-            usage = {"prompt_tokens": parsed.prompt_tokens, "completion_tokens": parsed.max_tokens}
+            usage = {"prompt_tokens": parsed.prompt_bound, "completion_tokens": parsed.completion_bound}
         prompt, completion = _usage({"usage": usage})
         cost = target.cost(prompt, completion, time.monotonic() - trace.started)
         admission.settle(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
@@ -246,7 +314,8 @@ class GatewayAPI:
             status = 200
             elapsed_ms = (time.monotonic() - trace.started) * 1000
             self.forwarder.stats.get(target.route).observe(latency_ms=elapsed_ms, ttft_ms=None)
-            if result.assembled is not None and result.assembled.cacheable:
+            # A stream the relay cut at its cap is not the upstream's answer: never cached.
+            if result.assembled is not None and result.assembled.cacheable and not result.capped:
                 assembled = CachedResponse(body=result.assembled.body(result.usage), route=target.route)
                 self.governor.cache_put(principal, cache_request, assembled)
         elif result.client_gone:
@@ -254,9 +323,15 @@ class GatewayAPI:
         else:
             status = result.error.status if result.error is not None else 502
             self.forwarder.breaker(target.route).record_failure(self.settings.clock())
-        extra: dict[str, Any] | None = {"cut": True} if status not in (200, 499) else None
+        extra: dict[str, Any] = {"cut": True} if status not in (200, 499) else {}
         if usage is not result.usage:
             extra = {"estimated": True}
+        if result.capped:
+            # Cut at the reservation: the upstream wrote past max_tokens; booked the whole reservation.
+            extra = {"estimated": True, "capped": True}
+            log.warning("stream cut at its reservation of %d completion tokens: route %s ignored max_tokens "
+                        "(org %s, model %s)", parsed.completion_bound, target.route, principal.org, parsed.model)
+        extra.update(self._overrun(call, trace, target.route, prompt + completion))
         self._account(trace, principal, parsed, endpoint, status, target, cost, usage=(prompt, completion),
                       extra=extra)
         return status

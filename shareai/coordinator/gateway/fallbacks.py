@@ -52,6 +52,7 @@ class StaticKeyAuthenticator:
 
 class _NoopAdmission:
     headers: dict[str, str] = {}
+    token_limited = False
 
     def settle(self, *, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
         pass

@@ -2,6 +2,9 @@
 
 Chat and text completions go through `shareai.wire.validation` with `strict=False` (unknown fields
 are forwarded: a provider may support more than a node does); embeddings get their own small check.
+Quotas and token limits reserve `Parsed.reserve_tokens`: an upper bound on the prompt
+(`token_bound.prompt_bound`) plus the completion cap of every choice. The 4-characters-a-token
+estimate is kept only to order candidates by expected cost.
 """
 
 from __future__ import annotations
@@ -9,9 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shareai.coordinator.gateway.targets import CHAT, COMPLETIONS
+from shareai.coordinator.gateway.targets import CHAT, COMPLETIONS, EMBEDDINGS
+from shareai.coordinator.gateway.token_bound import prompt_bound, prompt_count
 from shareai.wire.errors import InvalidRequest
 from shareai.wire.validation import parse_chat_request, parse_completion_request, require_object
+
+MAX_BEST_OF = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,12 +25,33 @@ class Parsed:
     model: str
     stream: bool
     include_usage: bool
-    prompt_tokens: int  # an estimate (4 characters a token) for reservations and cost-ordering
-    max_tokens: int
+    prompt_tokens: int  # an estimate (4 characters a token): cost-ordering of candidates only
+    max_tokens: int  # the completion cap of one choice: the client's, else the gateway's default
+    prompt_bound: int = 0  # no tokenizer counts more prompt tokens than this (what quotas reserve)
+    client_capped: bool = True  # the client named max_tokens / max_completion_tokens itself
+    choices: int = 1  # choices generated (n, best_of, times the prompts of a completions request)
+
+    @property
+    def completion_bound(self) -> int:
+        return self.max_tokens * self.choices
+
+    @property
+    def reserve_tokens(self) -> int:
+        return self.prompt_bound + self.completion_bound
 
 
 def _estimate(chars: int) -> int:
     return chars // 4 + 1
+
+
+def _best_of(body: dict[str, Any]) -> int:
+    value = body.get("best_of")
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BEST_OF:
+        raise InvalidRequest(f"'best_of' must be an integer between 1 and {MAX_BEST_OF}.", param="best_of",
+                             code="invalid_value")
+    return value
 
 
 def parse_body(endpoint: str, raw: Any, default_max_tokens: int) -> tuple[dict[str, Any], Parsed]:
@@ -32,14 +59,19 @@ def parse_body(endpoint: str, raw: Any, default_max_tokens: int) -> tuple[dict[s
     if endpoint == CHAT:
         chat = parse_chat_request(body, strict=False)
         chars = sum(len(m.content) for m in chat.messages)
+        capped = chat.sampling.max_tokens is not None
         return body, Parsed(chat.model, chat.stream, chat.include_usage, _estimate(chars),
-                            chat.sampling.max_tokens or default_max_tokens)
+                            chat.sampling.max_tokens or default_max_tokens, prompt_bound(CHAT, body), capped,
+                            chat.n)
     if endpoint == COMPLETIONS:
         comp = parse_completion_request(body, strict=False)
         prompt = body.get("prompt")
         chars = len(comp.prompt) if comp.prompt else len(str(prompt))
+        capped = comp.sampling.max_tokens is not None
+        choices = max(comp.n, _best_of(body)) * prompt_count(COMPLETIONS, body)
         return body, Parsed(comp.model, comp.stream, comp.include_usage, _estimate(chars),
-                            comp.sampling.max_tokens or default_max_tokens)
+                            comp.sampling.max_tokens or default_max_tokens, prompt_bound(COMPLETIONS, body),
+                            capped, choices)
     return body, _embeddings(body)
 
 
@@ -64,4 +96,4 @@ def _embeddings(body: dict[str, Any]) -> Parsed:
                              param="input", code="invalid_type")
     if body.get("stream"):
         raise InvalidRequest("Embeddings cannot be streamed.", param="stream", code="invalid_value")
-    return Parsed(model, False, False, _estimate(chars), 0)
+    return Parsed(model, False, False, _estimate(chars), 0, prompt_bound(EMBEDDINGS, body), True, 0)

@@ -23,7 +23,9 @@ class GatewaySettings:
     node_timeout_s: float = 120.0  # nodes have no per-target timeout in config
     connect_timeout_s: float = 5.0
     provider_capacity: int = 32  # in-flight requests a provider counts as "fully loaded" for least-loaded
-    default_max_tokens: int = 256  # for cost estimates and quota reservations when the request names none
+    # The one completion cap for requests that name none: reserved by quotas and `tpm`, and forwarded
+    # upstream as `max_tokens` where such a token limit applies (docs/architecture.md, Governance).
+    default_max_tokens: int = 256
     usage_memory: int = 1000  # records the no-op governor keeps
     max_connections: int = 1024  # the shared client session's connection pool
     max_connections_per_host: int = 256

@@ -6,13 +6,21 @@ field on the others) is removed so the client sees exactly what it asked for. On
 bytes are out the status line is gone, so an upstream that breaks off mid-stream ends the stream
 with an SSE `{"error": ...}` event and no `[DONE]`; a client that disconnects ends the relay and
 closes the upstream response, which cancels the upstream request.
+
+With a `Cap` (a request under a token quota or `tpm`), the relay counts the completion tokens the
+upstream sends: one per delta that carries any text or tool call (every such delta comes from at
+least one generated token, so the count never runs ahead of the upstream's own), or the upstream's
+`usage.completion_tokens` when a chunk reports it and it is higher. A chunk that would take the
+count past the cap is not relayed: the stream ends there with `finish_reason: "length"` for each
+open choice, the usage chunk if the client asked (the whole reservation, which is what is booked),
+and `[DONE]`. An upstream that honours `max_tokens` never reaches this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -23,9 +31,19 @@ from shareai.wire.errors import OpenAIError, UpstreamFailed, UpstreamTimeout
 from shareai.wire.sse import DONE, SSEParser, error_frame, frame
 
 
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """The reservation of a token-limited stream: its completion part is enforced by the relay."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
 @dataclass(slots=True)
 class RelayResult:
     usage: dict[str, Any] | None = None
+    capped: bool = False  # ended by the relay at the cap (the upstream ignored max_tokens)
+    counted: int = 0  # completion tokens counted so far (see the module docstring)
     completed: bool = False  # upstream sent [DONE] and so did we
     client_gone: bool = False
     error: OpenAIError | None = None
@@ -81,6 +99,25 @@ class _ClientGone(Exception):
     pass
 
 
+@dataclass(slots=True)
+class _CapState:
+    """What a capped relay needs to end a stream itself: the chunk shape and the open choices."""
+
+    last: dict[str, Any] = field(default_factory=dict)
+    open_choices: set[int] = field(default_factory=set)
+
+    def note(self, obj: dict[str, Any]) -> None:
+        if obj.get("object"):
+            self.last = obj
+        for choice in obj.get("choices") or []:
+            if not isinstance(choice, dict) or not isinstance(choice.get("index", 0), int):
+                continue
+            if choice.get("finish_reason"):
+                self.open_choices.discard(choice.get("index", 0))
+            else:
+                self.open_choices.add(choice.get("index", 0))
+
+
 async def _write(client: web.StreamResponse, data: bytes) -> None:
     try:
         await client.write(data)
@@ -88,13 +125,56 @@ async def _write(client: web.StreamResponse, data: bytes) -> None:
         raise _ClientGone() from exc
 
 
-def _filter(event: str, include_usage: bool, result: RelayResult, model: str | None) -> bytes | None:
+def _generated(choice: Any) -> bool:
+    """Whether a streamed choice carries generated output (text, a refusal, a tool call ...)."""
+    if not isinstance(choice, dict):
+        return False
+    if choice.get("text"):
+        return True
+    delta = choice.get("delta")
+    return isinstance(delta, dict) and any(v for k, v in delta.items() if k != "role")
+
+
+def _count(obj: dict[str, Any], result: RelayResult) -> None:
+    choices = obj.get("choices")
+    if isinstance(choices, list):
+        result.counted += sum(1 for c in choices if _generated(c))
+    usage = obj.get("usage")
+    reported = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    if isinstance(reported, int) and not isinstance(reported, bool):
+        result.counted = max(result.counted, reported)
+
+
+def _cap_frames(last: dict[str, Any], open_choices: set[int], cap: Cap, include_usage: bool) -> bytes:
+    """The end of a stream cut at its cap: `length` for each open choice, usage if asked."""
+    chat = last.get("object") == "chat.completion.chunk"
+    base: dict[str, Any] = {k: last[k] for k in ("id", "object", "created", "model") if k in last}
+    frames = []
+    for i in sorted(open_choices or {0}):
+        choice: dict[str, Any] = ({"index": i, "delta": {}, "finish_reason": "length", "logprobs": None} if chat
+                                  else {"index": i, "text": "", "finish_reason": "length", "logprobs": None})
+        frames.append(frame({**base, "choices": [choice]}))
+    if include_usage:
+        usage = {"prompt_tokens": cap.prompt_tokens, "completion_tokens": cap.completion_tokens,
+                 "total_tokens": cap.prompt_tokens + cap.completion_tokens}
+        frames.append(frame({**base, "choices": [], "usage": usage}))
+    return b"".join(frames)
+
+
+def _filter(event: str, include_usage: bool, result: RelayResult, model: str | None,
+            cap: Cap | None = None, state: _CapState | None = None) -> bytes | None:
     try:
         obj = json.loads(event)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or a hostile upstream's deep nesting: relayed as is
         return frame(event)
     if not isinstance(obj, dict):
         return frame(event)
+    if cap is not None and state is not None and "error" not in obj:
+        _count(obj, result)
+        if result.counted > cap.completion_tokens:
+            result.capped = True
+            return None
+        state.note(obj)
     if model is not None and "model" in obj:
         obj["model"] = model  # the public name, not the upstream's (every chunk is re-encoded anyway)
     if "error" in obj:
@@ -112,10 +192,12 @@ def _filter(event: str, include_usage: bool, result: RelayResult, model: str | N
 
 
 async def relay(start: StreamStart, client: web.StreamResponse, *, include_usage: bool,
-                read_timeout_s: float, assemble: bool = False, model: str | None = None) -> RelayResult:
+                read_timeout_s: float, assemble: bool = False, model: str | None = None,
+                cap: Cap | None = None) -> RelayResult:
     """Relay `start` to `client`; `model` (the public name the client asked for) replaces the
-    upstream's `model` in every chunk."""
+    upstream's `model` in every chunk; `cap` ends the stream at the reservation (module docstring)."""
     result = RelayResult(assembled=Assembler() if assemble else None)
+    state = _CapState() if cap is not None else None
     parser = SSEParser()
     upstream = start.response
     chunk = start.first
@@ -127,9 +209,15 @@ async def relay(start: StreamStart, client: web.StreamResponse, *, include_usage
                 if event == "[DONE]":
                     done = True
                     continue
-                data = _filter(event, include_usage, result, model)
+                data = _filter(event, include_usage, result, model, cap, state)
+                if result.capped:
+                    break
                 if data is not None:
                     out.append(data)
+            if cap is not None and state is not None and result.capped:
+                out.append(_cap_frames(state.last, state.open_choices, cap, include_usage))
+                result.usage = {"prompt_tokens": cap.prompt_tokens, "completion_tokens": cap.completion_tokens}
+                done = True
             if out:
                 await _write(client, b"".join(out))
             if done:

@@ -45,7 +45,9 @@ def cache_key(namespace: str, mode: str, request: dict[str, Any]) -> str | None:
     if mode == "off" or (mode == "deterministic" and not is_deterministic(request)):
         return None
     canonical = json.dumps(normalise(request), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{namespace}\x00{canonical}".encode()).hexdigest()
+    # surrogatepass: JSON allows a lone surrogate ("\ud800") that UTF-8 cannot encode; this keeps
+    # such a prompt a distinct, stable key instead of an error (the encoding is one-to-one).
+    return hashlib.sha256(f"{namespace}\x00{canonical}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(slots=True)

@@ -9,8 +9,11 @@
 `admit` decides without awaiting anything, so concurrent admissions on the event loop are
 serialised and exact. Limits apply to the org's scope and, when set, to the key's. A request is
 refused if any scope refuses it, and then nothing is counted anywhere. Bootstrap principals
-(`org=None`) are never limited. Without `max_tokens` the reservation assumes
-`DEFAULT_RESERVE_TOKENS` completion tokens (settlement then books what was really used).
+(`org=None`) are never limited. The gateway passes upper bounds: `prompt_tokens` is the prompt's
+UTF-8 bytes plus overheads (`gateway.token_bound`), `max_tokens` the completion cap of every choice
+(the client's, else `GatewaySettings.default_max_tokens`, the one default). Settlement books what
+the upstream reported, in full, even above the reservation (an overrun, logged by the gateway).
+Old day and month tallies are pruned from the ledger when admission sees a new UTC day.
 """
 
 from __future__ import annotations
@@ -24,12 +27,10 @@ from shareai.coordinator.governance.cache import ResponseCache, cache_key
 from shareai.coordinator.governance.directory import Directory
 from shareai.coordinator.governance.models import Limits, key_scope, org_scope
 from shareai.coordinator.governance.pricing import PriceBook
-from shareai.coordinator.governance.quota import QuotaLedger, Refusal, Reservation
+from shareai.coordinator.governance.quota import QuotaLedger, Refusal, Reservation, period_keys
 from shareai.coordinator.governance.ratelimit import SlidingWindow, WindowEntry, rate_headers, tightest
 from shareai.coordinator.interfaces import CachedResponse, NodeDirectory, Principal, UsageRecord
 from shareai.wire.errors import QuotaExceeded, RateLimited
-
-DEFAULT_RESERVE_TOKENS = 1024
 
 
 class UsageSink(Protocol):
@@ -60,6 +61,8 @@ class GovernedAdmission:
     """Implements `interfaces.Admission`: holds the token-window entries and quota reservation."""
 
     headers: dict[str, str]
+    # A token quota or `tpm` applies: the gateway then caps what the upstream may write (max_tokens).
+    token_limited: bool = False
     _ledger: QuotaLedger | None = None
     _reservation: Reservation | None = None
     _token_entries: list[tuple[SlidingWindow, WindowEntry]] = field(default_factory=list)
@@ -96,6 +99,7 @@ class Governance:
         self._sink = sink
         self._clock = clock
         self._windows: dict[str, _Windows] = {}
+        self._pruned_day = ""
 
     def _scopes(self, principal: Principal) -> list[tuple[str, Limits]]:
         scopes: list[tuple[str, Limits]] = []
@@ -114,17 +118,18 @@ class Governance:
         return w
 
     async def admit(self, principal: Principal, *, model: str, prompt_tokens: int,
-                    max_tokens: int | None) -> GovernedAdmission:
+                    max_tokens: int) -> GovernedAdmission:
         return self.admit_now(principal, model=model, prompt_tokens=prompt_tokens, max_tokens=max_tokens,
                               now=self._clock())
 
-    def admit_now(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int | None,
+    def admit_now(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int,
                   now: float) -> GovernedAdmission:
         """The whole decision, synchronous: check every scope, then count in every scope."""
+        self._prune(now)
         scopes = self._scopes(principal)
         if not scopes:
             return GovernedAdmission(headers={})
-        completion = max_tokens if max_tokens is not None and max_tokens > 0 else DEFAULT_RESERVE_TOKENS
+        completion = max(0, max_tokens)
         tokens = max(0, prompt_tokens) + completion
         cost = 0.0
         if any(limits.daily_cost is not None or limits.monthly_cost is not None for _, limits in scopes):
@@ -160,8 +165,17 @@ class Governance:
         quota_scopes = [scope for scope, limits in scopes if _has_quota(limits)]
         reservation = (self.ledger.reserve(quota_scopes, now, tokens=tokens, cost=cost) if quota_scopes else None)
         headers = rate_headers(tightest(req_windows, now), tightest(tok_windows, now))
-        return GovernedAdmission(headers=headers, _ledger=self.ledger, _reservation=reservation,
-                                 _token_entries=entries)
+        token_limited = bool(tok_windows) or any(
+            limits.daily_tokens is not None or limits.monthly_tokens is not None for _, limits in scopes)
+        return GovernedAdmission(headers=headers, token_limited=token_limited, _ledger=self.ledger,
+                                 _reservation=reservation, _token_entries=entries)
+
+    def _prune(self, now: float) -> None:
+        """Once per UTC day: drop the settled tallies of past days and months (memory stays bounded)."""
+        day = period_keys(now)[0]
+        if day != self._pruned_day:
+            self._pruned_day = day
+            self.ledger.prune(now)
 
     def rate_headers(self, principal: Principal, now: float | None = None) -> dict[str, str]:
         """The `x-ratelimit-*` headers as they stand, consuming nothing: for the answers given

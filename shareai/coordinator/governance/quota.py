@@ -6,9 +6,11 @@
     ledger.settle(res, tokens=412, cost=0.0009)                          # or ledger.release(res)
 
 A request is admitted only if `used + reserved + its estimate` stays within every cap, and the
-reservation counts until it is settled, so a concurrent burst cannot overshoot: the estimate is an
-upper bound (prompt tokens plus `max_tokens`, at the model's highest configured price). Usage is
-booked to the periods of admission. `load` rebuilds `used` from usage records after a restart.
+reservation counts until it is settled, so a concurrent burst cannot overshoot: what the gateway
+reserves is an upper bound (the prompt's UTF-8 bytes plus overheads, plus the completion cap of every
+choice, at the model's highest configured price). Usage is booked to the periods of admission, in
+full even above the reservation. `load` rebuilds `used` from usage records after a restart; `prune`
+(called by admission once a day) forgets past periods.
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ class GovernanceSubsystem:
     # -- Governor --------------------------------------------------------------------------------
 
     async def admit(self, principal: Principal, *, model: str, prompt_tokens: int,
-                    max_tokens: int | None) -> GovernedAdmission:
+                    max_tokens: int) -> GovernedAdmission:
         return await self.governance.admit(principal, model=model, prompt_tokens=prompt_tokens,
                                            max_tokens=max_tokens)
 

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from shareai.coordinator.gateway.token_bound import MESSAGE_OVERHEAD, REQUEST_OVERHEAD
 from tests.coordinator.gateway.helpers import KEY, MODEL, eventually, provider
 from tests.coordinator.gateway.test_governance_hooks import RecordingGovernor
 
@@ -62,7 +63,8 @@ async def test_a_stream_left_mid_way_books_its_whole_reservation(fakes: Any, gat
             resp.close()  # drop the connection mid-stream
     await eventually(lambda: up.cancelled == 1)
     await eventually(lambda: bool(g.records()))
-    prompt = len("hi") // 4 + 1  # the gateway's estimate, as reserved at admission
+    # The prompt's upper bound, as reserved at admission: overheads plus the bytes of "user" and "hi".
+    prompt = REQUEST_OVERHEAD + MESSAGE_OVERHEAD + len("user") + len("hi")
     assert gov.log[1:] == [("settle", (prompt, 50, pytest.approx((prompt + 50) / 1e6)))]
     (rec,) = g.records()
     assert (rec.status, rec.prompt_tokens, rec.completion_tokens, rec.extra) == (499, prompt, 50, {"estimated": True})

@@ -11,6 +11,7 @@ import pytest
 
 from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import CoordinatorConfig
+from shareai.coordinator.gateway.token_bound import MESSAGE_OVERHEAD, REQUEST_OVERHEAD
 from shareai.coordinator.interfaces import CachedResponse, Principal, UsageRecord
 from shareai.wire.errors import RateLimited
 from tests.coordinator.gateway.helpers import ADMIN_KEY, MODEL, provider
@@ -19,15 +20,23 @@ MSG = [{"role": "user", "content": "same prompt"}]
 
 
 class Ticket:
+    """Like the real admission, only the first settle or release counts (the gateway releases in a
+    `finally` whatever happened, a no-op once settled)."""
+
     def __init__(self, log: list[tuple[str, Any]]) -> None:
         self.headers = {"x-ratelimit-remaining-requests": "9"}
         self.log = log
+        self.done = False
 
     def settle(self, *, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
-        self.log.append(("settle", (prompt_tokens, completion_tokens, cost_usd)))
+        if not self.done:
+            self.done = True
+            self.log.append(("settle", (prompt_tokens, completion_tokens, cost_usd)))
 
     def release(self) -> None:
-        self.log.append(("release", None))
+        if not self.done:
+            self.done = True
+            self.log.append(("release", None))
 
 
 class RecordingGovernor:
@@ -75,7 +84,8 @@ async def test_admission_settles_with_usage_and_cost_and_sends_ratelimit_headers
     raw = await g.client.chat.completions.with_raw_response.create(model=MODEL, messages=MSG, max_tokens=7)
     assert raw.headers["x-ratelimit-remaining-requests"] == "9"
     assert "x-shareai-cache" not in raw.headers  # caching is off for this key
-    assert gov.log[0] == ("admit", (MODEL, len("same prompt") // 4 + 1, 7))
+    # Admission gets upper bounds: the prompt's bytes ("user", "same prompt") plus overheads.
+    assert gov.log[0] == ("admit", (MODEL, REQUEST_OVERHEAD + MESSAGE_OVERHEAD + len("user") + len("same prompt"), 7))
     assert gov.log[1] == ("settle", (2, 2, pytest.approx(4 / 1e6)))
 
 

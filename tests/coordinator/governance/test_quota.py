@@ -9,7 +9,7 @@ import pytest
 
 from shareai.coordinator.governance.cache import ResponseCache
 from shareai.coordinator.governance.directory import Directory
-from shareai.coordinator.governance.governor import DEFAULT_RESERVE_TOKENS, Governance
+from shareai.coordinator.governance.governor import Governance
 from shareai.coordinator.governance.models import Limits, Org
 from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.quota import QuotaLedger, next_day, next_month, period_keys
@@ -63,7 +63,10 @@ async def _principal(directory: Directory, **limits: float) -> Principal:
     return Principal(key_id=key.id, org="acme")
 
 
-async def test_concurrent_burst_cannot_overshoot_the_token_cap(directory: Directory, governance: Governance) -> None:
+async def test_concurrent_burst_settling_its_whole_reservations_stays_within_the_cap(
+        directory: Directory, governance: Governance) -> None:
+    """Ledger arithmetic only: reservations count until settled. That the gateway's reservations are
+    upper bounds against a provider's own count is proven end to end in test_quota_dense."""
     principal = await _principal(directory, daily_tokens=1000)
     used = 0
 
@@ -98,12 +101,30 @@ async def test_cost_cap_reserves_at_the_worst_price_and_settles_real_cost(
     await governance.admit(principal, model="gemma", prompt_tokens=1000, max_tokens=1000)
 
 
-async def test_missing_max_tokens_reserves_the_documented_default(
-        directory: Directory, governance: Governance) -> None:
-    principal = await _principal(directory, daily_tokens=DEFAULT_RESERVE_TOKENS + 10)
-    await governance.admit(principal, model="gemma", prompt_tokens=10, max_tokens=None)
-    with pytest.raises(QuotaExceeded):
-        await governance.admit(principal, model="gemma", prompt_tokens=1, max_tokens=1)
+async def test_admission_prunes_past_days_and_months_from_the_ledger(
+        directory: Directory, governance: Governance, clock: Clock) -> None:
+    principal = await _principal(directory, daily_tokens=10_000)
+    day, month = period_keys(clock())
+    adm = await governance.admit(principal, model="gemma", prompt_tokens=10, max_tokens=10)
+    adm.settle(prompt_tokens=7, completion_tokens=3, cost_usd=0.0)
+    assert {period for _, period in governance.ledger.used} == {day, month}
+    clock.advance(86400.0)  # the next day, same month: yesterday's tally goes, the month's stays
+    await governance.admit(principal, model="gemma", prompt_tokens=1, max_tokens=1)
+    assert {period for _, period in governance.ledger.used} == {month}
+    assert governance.ledger.used[("org:acme", month)].tokens == 10
+    clock.advance(40 * 86400.0)  # a later month: nothing of the old periods is left
+    await governance.admit(principal, model="gemma", prompt_tokens=1, max_tokens=1)
+    assert governance.ledger.used == {}
+
+
+async def test_admission_says_when_a_token_limit_applies(directory: Directory, governance: Governance) -> None:
+    """The gateway forwards its completion cap upstream only when a token quota or tpm applies."""
+    quota = await _principal(directory, daily_tokens=10_000)
+    assert (await governance.admit(quota, model="gemma", prompt_tokens=1, max_tokens=1)).token_limited
+    await directory.set_limits("admin", "org:acme", {"daily_tokens": 0, "rpm": 100})
+    assert not (await governance.admit(quota, model="gemma", prompt_tokens=1, max_tokens=1)).token_limited
+    await directory.set_limits("admin", f"key:{quota.key_id}", {"tpm": 1000})
+    assert (await governance.admit(quota, model="gemma", prompt_tokens=1, max_tokens=1)).token_limited
 
 
 async def test_key_quota_limits_one_key_not_its_siblings(directory: Directory, governance: Governance) -> None:
