@@ -27,7 +27,7 @@ from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.quota import QuotaLedger, Refusal, Reservation
 from shareai.coordinator.governance.ratelimit import SlidingWindow, WindowEntry, rate_headers, tightest
 from shareai.coordinator.interfaces import CachedResponse, NodeDirectory, Principal, UsageRecord
-from shareai.wire.errors import QuotaExceeded, RateLimited
+from shareai.wire.errors import AccountingBacklog, QuotaExceeded, RateLimited
 
 DEFAULT_RESERVE_TOKENS = 1024
 
@@ -115,6 +115,12 @@ class Governance:
 
     async def admit(self, principal: Principal, *, model: str, prompt_tokens: int,
                     max_tokens: int | None) -> GovernedAdmission:
+        # Every request ends as a usage record: while the accounting buffer is full (the disk is
+        # failing or slow) new requests are refused rather than served unaccounted or buffered
+        # without bound. Sinks without a bound (a test's list) never refuse.
+        if getattr(self._sink, "backlogged", False):
+            raise AccountingBacklog("Usage accounting is behind (the coordinator cannot write its database); "
+                                    "no request is admitted until it catches up. Please retry shortly.")
         return self.admit_now(principal, model=model, prompt_tokens=prompt_tokens, max_tokens=max_tokens,
                               now=self._clock())
 
