@@ -4,7 +4,7 @@
 
 A real in-process `Coordinator` (governance subsystem, SQLite in a temporary data dir) is seeded
 with N usage rows spread over the last 29 days (so the default 30-day window covers them all), then
-each report runs `--repeat` times, alternating:
+each report runs once unmeasured (warm-up), then `--repeat` times, alternating:
 
 - sql: the coordinator's report, `SqliteGovernanceStore.usage_report` (one SQL aggregation on the
   database thread);
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import http.client
 import json
 import math
@@ -111,19 +112,23 @@ class LoopPing:
         self.period_s = period_s
         self.late: list[float] = []
         self._task: asyncio.Task[None] | None = None
+        self._due = 0.0
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            due = loop.time() + self.period_s
+            self._due = loop.time() + self.period_s
             await asyncio.sleep(self.period_s)
-            self.late.append(max(0.0, loop.time() - due))
+            self.late.append(max(0.0, loop.time() - self._due))
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> float:
         assert self._task is not None
+        # A wake-up still waiting when the work ends was delayed too (a stall at the very end of
+        # the work would otherwise go unseen).
+        self.late.append(max(0.0, asyncio.get_running_loop().time() - self._due))
         self._task.cancel()
         try:
             await self._task
@@ -162,6 +167,7 @@ class HealthProbe(threading.Thread):
 
 
 async def _probed(coord: Coordinator, work: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    gc.collect()  # neither side pays for the other's garbage
     ping = LoopPing()
     probe = HealthProbe(coord.http_port)
     probe.start()
@@ -217,6 +223,8 @@ async def _measure(n: int, by: str, repeat: int) -> dict[str, list[dict[str, Any
             async def baseline() -> Any:
                 return baseline_summarise(await gov.store.usage(since=query.since), query.by)
 
+            await sql()  # warm-up (page cache, first-use costs), not measured
+            await baseline()
             runs: dict[str, list[dict[str, Any]]] = {"sql": [], "baseline": []}
             for _ in range(repeat):  # alternate, so background load hits both alike
                 for name, work in (("sql", sql), ("baseline", baseline)):

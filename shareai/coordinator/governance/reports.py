@@ -62,11 +62,14 @@ def default_since(now: float) -> float:
     return now - DEFAULT_WINDOW_S
 
 
-def _sql(query: ReportQuery) -> tuple[str, list[Any]]:
-    where = ["ts >= ?"]
+def _where(query: ReportQuery, *, ts_index: bool = True) -> tuple[str, list[Any]]:
+    # `+ts` keeps SQLite off the ts index: when the window holds most rows, walking the table is
+    # several times faster than one index lookup per row (300k rows: 0.3 s against 1.2 s).
+    ts = "ts" if ts_index else "+ts"
+    where = [f"{ts} >= ?"]
     params: list[Any] = [query.since]
     if query.until is not None:
-        where.append("ts < ?")
+        where.append(f"{ts} < ?")
         params.append(query.until)
     if query.org is not None:
         where.append("org = ?")
@@ -74,31 +77,54 @@ def _sql(query: ReportQuery) -> tuple[str, list[Any]]:
     if query.key is not None:
         where.append("key_id = ?")
         params.append(query.key)
-    sql = f"""
-        WITH f AS (
-            SELECT {_GROUP_SQL[query.by]} AS g, latency_ms, status, cache_hit, prompt_tokens, completion_tokens,
-                   cost_usd
-            FROM usage_records WHERE {' AND '.join(where)}
-        ), r AS (
-            SELECT *, ROW_NUMBER() OVER (PARTITION BY g ORDER BY latency_ms) AS rn,
-                   COUNT(*) OVER (PARTITION BY g) AS n
-            FROM f
-        )
-        SELECT g, COUNT(*) AS requests, SUM(status >= 400) AS errors, SUM(cache_hit) AS cache_hits,
-               SUM(prompt_tokens) AS prompt, SUM(completion_tokens) AS completion, SUM(cost_usd) AS cost,
-               MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN latency_ms END) AS p50,
-               MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN latency_ms END) AS p95
-        FROM r GROUP BY g ORDER BY g
+    return " AND ".join(where), params
+
+
+def _narrow(conn: sqlite3.Connection, query: ReportQuery) -> bool:
+    """Whether the time window holds under a quarter of the table (then the ts index pays). Both
+    counts read an index only; without statistics SQLite would take the index either way."""
+    sql, params = "SELECT COUNT(*) FROM usage_records WHERE ts >= ?", [query.since]
+    if query.until is not None:
+        sql += " AND ts < ?"
+        params.append(query.until)
+    window = conn.execute(sql, params).fetchone()[0]
+    total = conn.execute("SELECT COUNT(*) FROM usage_records").fetchone()[0]
+    return bool(window * 4 < total)
+
+
+def _statements(query: ReportQuery, *, ts_index: bool) -> tuple[str, str, list[Any]]:
+    """The sums per group (one pass), and the two percentile rows per group: one window sorts only
+    (group, latency) pairs; `n` is the group's size over the whole partition."""
+    where, params = _where(query, ts_index=ts_index)
+    g = _GROUP_SQL[query.by]
+    sums = f"""
+        SELECT {g} AS g, COUNT(*), SUM(status >= 400), SUM(cache_hit), SUM(prompt_tokens), SUM(completion_tokens),
+               SUM(cost_usd)
+        FROM usage_records WHERE {where} GROUP BY g ORDER BY g
     """
-    return sql, params
+    percentiles = f"""
+        SELECT g, MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN latency_ms END),
+                  MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN latency_ms END)
+        FROM (
+            SELECT {g} AS g, latency_ms, ROW_NUMBER() OVER w AS rn,
+                   COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
+            FROM usage_records WHERE {where}
+            WINDOW w AS (PARTITION BY {g} ORDER BY latency_ms)
+        ) WHERE rn = (50 * n + 99) / 100 OR rn = (95 * n + 99) / 100
+        GROUP BY g
+    """
+    return sums, percentiles, params
 
 
 def usage_report(conn: sqlite3.Connection, query: ReportQuery) -> dict[str, Any]:
-    """The report over `usage_records` on `conn` (call it on the database thread: `db.run`)."""
-    sql, params = _sql(query)
+    """The report over `usage_records` on `conn` (call it on the database thread, in one transaction:
+    `db.run`, so both statements see the same rows)."""
+    sums, percentiles, params = _statements(query, ts_index=_narrow(conn, query))
+    pct = {g: (p50, p95) for g, p50, p95 in conn.execute(percentiles, params)}
     groups: list[dict[str, Any]] = []
-    for g, requests, errors, cache_hits, prompt, completion, cost, p50, p95 in conn.execute(sql, params):
+    for g, requests, errors, cache_hits, prompt, completion, cost in conn.execute(sums, params):
         cost = float(cost or 0.0)
+        p50, p95 = pct[g]
         groups.append({
             "group": g,
             "requests": requests,
