@@ -158,3 +158,19 @@ async def test_a_failing_database_blocks_admission_with_503_and_loses_nothing(st
     await stack.gov.writer.flush()
     statuses = [status for _, status in stack.rows()]
     assert sorted(statuses) == sorted([200] * answered + [503] * len(refused))
+
+
+async def test_audit_list_is_503_not_incomplete_while_audit_events_cannot_be_written(stack: Stack) -> None:
+    conn = sqlite3.connect(stack.db_path)
+    conn.execute("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log "
+                 "BEGIN SELECT RAISE(ABORT, 'disk is failing (test)'); END")
+    conn.commit()
+    await stack.gov.directory.create_org("admin", Org("acme"))  # audited: org.create
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as s:
+        status, body = await _admin(s, stack.coord, "/admin/v1/audit")
+        assert status == 503 and body["error"]["code"] == "accounting_backlog"
+        conn.execute("DROP TRIGGER refuse_audit")
+        conn.commit()
+        conn.close()
+        status, body = await _admin(s, stack.coord, "/admin/v1/audit")
+    assert status == 200 and [e["action"] for e in body["data"]] == ["org.create"]
