@@ -8,7 +8,7 @@
 `put` never blocks: while the buffer holds fewer than `max_pending` records it only appends and
 wakes the flusher when a batch is full. Past `max_pending` (the disk cannot keep up) the record is
 still kept (nothing is dropped), and `backlogged` tells callers to shed load: the governor refuses
-new requests with 503 `accounting_backlog` until the buffer drains. A failed flush is logged and
+new requests with 503 `accounting_backlog` until the buffer is below the bound again. A failed flush is logged and
 retried with the same records on the next tick, so a transient disk error loses nothing.
 
 Flushing is single-flight: the timer, `close` and readers that flush before they read (usage
