@@ -18,6 +18,9 @@ While each report runs, two probes measure the cost to everything else the coord
   coordinator's `GET /healthz` back to back; its worst round trip is what a client or a liveness
   check sees.
 
+Then each method runs once more in a fresh process on the same database file, reporting how far
+the report raised that process's peak RSS (Linux: VmHWM after a reset) (memory is not a goal, only reported).
+
 Goal per row count (ratios against the baseline measured in the same run): the SQL report's worst
 loop stall is at most 1/10 of the baseline's, and its time no more than the baseline's. Figures are
 medians over the repeats.
@@ -33,6 +36,8 @@ import json
 import math
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -44,8 +49,9 @@ from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.governance import GovernanceSubsystem
 from shareai.coordinator.governance.reports import GROUPS, ReportQuery, default_since
-from shareai.coordinator.governance.sqlite_store import insert_usage
+from shareai.coordinator.governance.sqlite_store import SqliteGovernanceStore, insert_usage
 from shareai.coordinator.interfaces import UsageRecord
+from shareai.coordinator.store.db import Database
 from shareai.wire.errors import InvalidRequest
 
 DAY = 86400.0
@@ -231,9 +237,55 @@ async def _measure(n: int, by: str, repeat: int) -> dict[str, list[dict[str, Any
                     runs[name].append(await _probed(coord, work))
             if [g["requests"] for g in await sql()] != [g["requests"] for g in await baseline()]:
                 raise RuntimeError("the SQL report and the baseline disagree")
-            return runs
         finally:
             await coord.stop()
+        for name in ("sql", "baseline"):
+            growth = await asyncio.to_thread(_peak_growth_mib, Path(tmp) / "data" / "coordinator.db", name, by,
+                                             query.since)
+            for sample in runs[name]:
+                sample["peak_rss_growth_mib"] = growth
+        return runs
+
+
+def _peak_growth_mib(db_path: Path, method: str, by: str, since: float) -> float:
+    """How far one report raises a fresh process's peak RSS (each method in its own process, so
+    neither inherits the other's high-water mark)."""
+    code = ("import sys; from bench.usage_bench import _child; "
+            f"print(_child({str(db_path)!r}, {method!r}, {by!r}, {since!r}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], check=True,
+                         capture_output=True, text=True, timeout=600).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def _child(db_path: str, method: str, by: str, since: float) -> float:
+    async def run() -> float:
+        db = await Database.open(db_path)
+        store = SqliteGovernanceStore(db)
+        before = _proc_kib("VmRSS")
+        # Reset the peak to the current RSS (Linux): a process inherits its parent's ru_maxrss
+        # across fork and exec, so only VmHWM after clear_refs measures this report alone.
+        _reset_peak()
+        if method == "sql":
+            await store.usage_report(ReportQuery(by=by, since=since))
+        else:
+            baseline_summarise(await store.usage(since=since), by)
+        peak = _proc_kib("VmHWM")
+        await db.close()
+        return (peak - before) / 1024
+
+    return asyncio.run(run())
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as f:  # a procfs write: immediate, never waits on disk
+        f.write("5")
+
+
+def _proc_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field} (the memory figure needs Linux)")
 
 
 async def bench(row_counts: list[int], by: str, repeat: int) -> dict[str, Any]:
@@ -243,7 +295,7 @@ async def bench(row_counts: list[int], by: str, repeat: int) -> dict[str, Any]:
         row: dict[str, Any] = {"rows": n}
         for name, samples in runs.items():
             row[name] = {k: statistics.median(s[k] for s in samples)
-                         for k in ("report_s", "loop_stall_s", "healthz_max_s")}
+                         for k in ("report_s", "loop_stall_s", "healthz_max_s", "peak_rss_growth_mib")}
             row[name]["healthz_errors"] = sum(s["healthz_errors"] for s in samples)
         s, b = row["sql"], row["baseline"]
         row["stall_ratio"] = s["loop_stall_s"] / b["loop_stall_s"] if b["loop_stall_s"] > 0 else 0.0
@@ -267,12 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res, indent=2))
     else:
         print(f"usage report --by {args.by}, medians of {res['repeat']} runs")
-        print(f"{'rows':>8} {'':9}{'report (s)':>11}{'loop stall (ms)':>17}{'healthz max (ms)':>18}")
+        print(f"{'rows':>8} {'':9}{'report (s)':>11}{'loop stall (ms)':>17}{'healthz max (ms)':>18}"
+              f"{'peak RSS +MiB':>15}")
         for r in res["results"]:
             for name in ("baseline", "sql"):
                 m = r[name]
                 print(f"{r['rows']:>8} {name:9}{m['report_s']:11.3f}{m['loop_stall_s'] * 1000:17.1f}"
-                      f"{m['healthz_max_s'] * 1000:18.1f}")
+                      f"{m['healthz_max_s'] * 1000:18.1f}{m['peak_rss_growth_mib']:15.1f}")
             print(f"{'':8} ratio sql/baseline: stall {r['stall_ratio']:.3f} (goal <= 0.1), time {r['time_ratio']:.3f} "
                   f"(goal <= 1.0): {'met' if r['met'] else 'NOT met'}")
     return 0 if all(r["met"] for r in res["results"]) else 1
