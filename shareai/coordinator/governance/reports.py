@@ -1,12 +1,14 @@
 """Usage reports: requests, tokens, cost and latency percentiles per group, aggregated in SQL.
 
-    query = ReportQuery(by="route", since=parse_since("7d", now) or default_since(now), org="acme")
+    since = parse_since(text, now)             # None when not given: then default_since(now)
+    query = ReportQuery(by="route", since=default_since(now) if since is None else since, org="acme")
     report = await store.usage_report(query)   # {"data": [{"group": "provider-a", "requests": 12, ...}], "total": ...}
 
 Comparing the same model across routes is the point: group by `route` (or `model`) and read cost
 per request and p50/p95 latency side by side.
 
-The aggregation is one SQL statement (`usage_report(conn, query)`), run on the database's worker
+The aggregation is SQL (`usage_report(conn, query)`: sums per group in one pass, percentiles from
+one window over (group, latency) pairs, both in one transaction), run on the database's worker
 thread, so the event loop never walks the rows and memory stays flat whatever the table holds.
 Percentiles are exact nearest-rank over the group: the value at rank ceil(p/100 * n) of the group's
 latencies in ascending order, found with `ROW_NUMBER()` over a per-group sort (integer arithmetic:
