@@ -4,7 +4,8 @@
     events = await coord.audit.list(since=time.time() - 3600)
 
 Records go through a `BatchWriter` (never blocking the caller) and are flushed before any read, so
-`list` always sees everything recorded before it was called. The table has no UPDATE or DELETE
+`list` always sees everything recorded before it was called (or answers 503 `accounting_backlog`
+when the database refuses them: never an incomplete list). The table has no UPDATE or DELETE
 path anywhere in the code base: append-only by construction.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from shareai.coordinator.store.buffer import BatchWriter
 from shareai.coordinator.store.db import Database, Schema
+from shareai.wire.errors import AccountingBacklog
 
 AUDIT_SCHEMA = Schema(
     component="audit",
@@ -75,7 +77,11 @@ class AuditLog:
     async def list(
         self, *, since: float | None = None, action_prefix: str | None = None, limit: int = 1000
     ) -> list[AuditEvent]:
-        await self._writer.flush()
+        try:
+            await self._writer.flush()  # the list includes everything recorded before it was asked
+        except Exception:  # logged by the writer; the events stay pending for its next attempt
+            raise AccountingBacklog("Audit events cannot be written to the database now; the list would be "
+                                    "incomplete. Please retry shortly.") from None
         sql = "SELECT ts, actor, action, target, details FROM audit_log WHERE ts >= ?"
         params: list[Any] = [since or 0.0]
         if action_prefix:

@@ -16,6 +16,7 @@ OpenAI's error body, `{"error": {"message", "type", "param", "code"}}`::
      ├── ServerError               500 server_error
      ├── UpstreamFailed            502 upstream_error          (every target failed)
      ├── NoTargetAvailable         503 service_unavailable     (nothing can serve now)
+     │    └── AccountingBacklog    503 code=accounting_backlog (usage cannot be written; retry_after)
      └── UpstreamTimeout           504 timeout                 (upstream did not answer in time)
 """
 
@@ -141,6 +142,15 @@ class NoTargetAvailable(OpenAIError):
     status = 503
     type = "service_unavailable"
     default_code = "no_target_available"
+
+
+class AccountingBacklog(NoTargetAvailable):
+    """Usage records cannot reach the database fast enough: new requests wait rather than go unaccounted."""
+
+    default_code = "accounting_backlog"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message, headers={"retry-after": str(max(1, math.ceil(retry_after)))})
 
 
 class UpstreamTimeout(OpenAIError):

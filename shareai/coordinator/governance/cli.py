@@ -236,7 +236,8 @@ def _ms(v: float | None) -> str:
 def usage_report(
     by: str = typer.Option("model", "--by", help="model | route | org | key | day"),
     org: str | None = typer.Option(None, "--org"),
-    since: str | None = typer.Option(None, "--since", help="24h, 7d, an ISO date, or epoch seconds."),
+    since: str | None = typer.Option(None, "--since", help="24h, 7d, an ISO date, or epoch seconds "
+                                     "[default: the last 30 days]."),
     as_json: bool = _JSON, url: str = _URL,
 ) -> None:
     """Requests, tokens, cost and p50/p95 latency per group."""

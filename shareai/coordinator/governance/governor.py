@@ -30,11 +30,16 @@ from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.quota import QuotaLedger, Refusal, Reservation, period_keys
 from shareai.coordinator.governance.ratelimit import SlidingWindow, WindowEntry, rate_headers, tightest
 from shareai.coordinator.interfaces import CachedResponse, NodeDirectory, Principal, UsageRecord
-from shareai.wire.errors import QuotaExceeded, RateLimited
+from shareai.wire.errors import AccountingBacklog, QuotaExceeded, RateLimited
 
 
 class UsageSink(Protocol):
     """Where usage records go: the accounting `BatchWriter` (or a test's list)."""
+
+    @property
+    def backlogged(self) -> bool:
+        """Full: nothing more may be admitted until the records are written."""
+        ...
 
     def put(self, record: UsageRecord) -> None:
         ...
@@ -119,6 +124,12 @@ class Governance:
 
     async def admit(self, principal: Principal, *, model: str, prompt_tokens: int,
                     max_tokens: int) -> GovernedAdmission:
+        # Every request ends as a usage record: while the accounting buffer is full (the disk is
+        # failing or slow) new requests are refused rather than served unaccounted or buffered
+        # without bound.
+        if self._sink.backlogged:
+            raise AccountingBacklog("Usage accounting is behind (the coordinator cannot write its database); "
+                                    "no request is admitted until it catches up. Please retry shortly.")
         return self.admit_now(principal, model=model, prompt_tokens=prompt_tokens, max_tokens=max_tokens,
                               now=self._clock())
 

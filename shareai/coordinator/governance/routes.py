@@ -33,10 +33,10 @@ from shareai.coordinator.governance.models import (
     org_scope,
     parse_duration,
 )
+from shareai.coordinator.governance.reports import ReportQuery, check_group, default_since
 from shareai.coordinator.governance.reports import parse_since as _parse_since
-from shareai.coordinator.governance.reports import summarise
 from shareai.coordinator.governance.store import GovernanceStore
-from shareai.wire.errors import InvalidRequest
+from shareai.wire.errors import AccountingBacklog, InvalidRequest
 from shareai.wire.http import read_json
 
 PREFIX = "/admin/v1"
@@ -213,24 +213,20 @@ class GovernanceAdmin:
                                   "policy": self._d.org(org).policy})
 
     async def usage_report(self, request: web.Request) -> web.Response:
+        """Aggregated by the database on its own thread (reports.py); the last 30 days without `since`."""
         self._admin.require(request)
-        by = request.query.get("by", "model")
-        since = _parse_since(request.query.get("since"), self._clock())
-        org = request.query.get("org")
-        key = request.query.get("key")
-        await self._flush_usage()
-        records = await self._store.usage(since=since, org=org)
-        if key:
-            records = [r for r in records if r.key_id == key]
-        groups = summarise(records, by)
-        return web.json_response({
-            "by": by, "since": since, "org": org, "key": key, "data": groups,
-            "total": {
-                "requests": len(records),
-                "total_tokens": sum(r.prompt_tokens + r.completion_tokens for r in records),
-                "cost_usd": round(sum(r.cost_usd for r in records), 10),
-            },
-        })
+        by = check_group(request.query.get("by", "model"))
+        now = self._clock()
+        since = _parse_since(request.query.get("since"), now)
+        query = ReportQuery(by=by, since=default_since(now) if since is None else since,
+                            org=request.query.get("org"), key=request.query.get("key") or None)
+        try:
+            await self._flush_usage()  # the report includes every request accounted before it was asked
+        except Exception:  # logged by the writer; the records stay pending
+            raise AccountingBacklog("Usage records cannot be written to the database now; a report would "
+                                    "be incomplete. Please retry shortly.") from None
+        report = await self._store.usage_report(query)
+        return web.json_response({"by": by, "since": query.since, "org": query.org, "key": query.key, **report})
 
     async def audit_list(self, request: web.Request) -> web.Response:
         self._admin.require(request)

@@ -1,7 +1,8 @@
 """The SQLite `GovernanceStore` on the coordinator's shared database (`coord.db`).
 
 Usage rows are written in batches by the accounting `BatchWriter` through `insert_usage`, the same
-function `add_usage` uses, so there is one definition of a usage row.
+function `add_usage` uses, so there is one definition of a usage row. Reports run `reports.usage_report`
+on the database thread (`db.run`), never on the event loop.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shareai.coordinator.governance.models import ApiKey, Limits, Org
+from shareai.coordinator.governance.reports import ReportQuery, usage_report
 from shareai.coordinator.governance.store import UsageTotal
 from shareai.coordinator.interfaces import UsageRecord
 from shareai.coordinator.store.db import Database, Schema
@@ -78,6 +80,19 @@ def insert_usage(conn: sqlite3.Connection, records: Sequence[UsageRecord]) -> No
           r.ttft_ms, r.status, r.attempts, int(r.cache_hit), int(r.stream), r.endpoint,
           json.dumps(r.extra, sort_keys=True, default=str)) for r in records],
     )
+
+
+def report_over(records: Sequence[UsageRecord], query: ReportQuery) -> dict[str, Any]:
+    """The same SQL report over records held in memory (`MemoryGovernanceStore`)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for _, statements in sorted(GOVERNANCE_SCHEMA.migrations):
+            for stmt in statements:
+                conn.execute(stmt)
+        insert_usage(conn, records)
+        return usage_report(conn, query)
+    finally:
+        conn.close()
 
 
 def _usage(row: sqlite3.Row) -> UsageRecord:
@@ -166,6 +181,9 @@ class SqliteGovernanceStore:
             params.append(org)
         sql += " ORDER BY ts, id"
         return [_usage(r) for r in await self.db.fetchall(sql, params)]
+
+    async def usage_report(self, query: ReportQuery) -> dict[str, Any]:
+        return await self.db.run(lambda conn: usage_report(conn, query))
 
     async def usage_totals(self, *, since: float) -> list[UsageTotal]:
         rows = await self.db.fetchall(

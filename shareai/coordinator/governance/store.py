@@ -7,7 +7,8 @@
 
 Both pass one shared test suite (tests/coordinator/governance/test_store.py). Orgs, keys and limits
 are small and read whole at start-up (the hot path reads the in-memory `Directory`); usage grows and
-is queried by time window.
+is queried by time window. Reports are one SQL aggregation (`reports.usage_report`) in both: the
+memory store runs it over a throwaway in-memory SQLite copy of its rows.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from shareai.coordinator.governance.models import ApiKey, Limits, Org
+from shareai.coordinator.governance.reports import ReportQuery
 from shareai.coordinator.interfaces import UsageRecord
 
 
@@ -66,6 +68,10 @@ class GovernanceStore(Protocol):
         """Records with `since <= ts < until`, oldest first."""
         ...
 
+    async def usage_report(self, query: ReportQuery) -> dict[str, Any]:
+        """`{"data": [per-group figures], "total": {...}}`, aggregated by the database (reports.py)."""
+        ...
+
     async def usage_totals(self, *, since: float) -> list[UsageTotal]:
         """Per org and key since `since`, without cache hits (they cost nothing and use no quota)."""
         ...
@@ -112,6 +118,11 @@ class MemoryGovernanceStore:
                 if (since is None or r.ts >= since) and (until is None or r.ts < until)
                 and (org is None or r.org == org)]
         return sorted(rows, key=lambda r: r.ts)
+
+    async def usage_report(self, query: ReportQuery) -> dict[str, Any]:
+        from shareai.coordinator.governance.sqlite_store import report_over  # sqlite_store imports this module
+
+        return report_over(self._usage, query)
 
     async def usage_totals(self, *, since: float) -> list[UsageTotal]:
         totals: dict[tuple[str | None, str], UsageTotal] = {}

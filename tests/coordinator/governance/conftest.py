@@ -40,6 +40,8 @@ class ListAudit:
 
 
 class ListSink:
+    backlogged = False  # unbounded
+
     def __init__(self) -> None:
         self.records: list[UsageRecord] = []
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shareai.coordinator.governance.models import ApiKey, Limits, Org
+from shareai.coordinator.governance.reports import ReportQuery
 from shareai.coordinator.governance.sqlite_store import GOVERNANCE_SCHEMA, SqliteGovernanceStore
 from shareai.coordinator.governance.store import GovernanceStore, MemoryGovernanceStore
 from shareai.coordinator.store.db import Database
@@ -97,3 +98,24 @@ async def test_sqlite_file_is_private_and_survives_reopen(tmp_path: Path) -> Non
         assert await store.usage() == [usage(NOON)]
     finally:
         await db.close()
+
+
+async def test_usage_report_is_the_same_sql_in_both_stores(store: GovernanceStore) -> None:
+    # 40 rows over 40 hours; a window of the last 5 hours holds under a quarter of them (the report
+    # then uses the ts index), the whole table over a quarter (it walks the table): same figures.
+    records = [usage(NOON - 3600 * i, key_id=f"k{i % 3}", route=("provider-a", "node:n1")[i % 2],
+                     latency_ms=float(10 * (40 - i)), cost=0.001 * i, status=(200, 502)[i % 5 == 0])
+               for i in range(40)]
+    await store.add_usage(records)
+    everything = await store.usage_report(ReportQuery(by="route", since=NOON - 86400 * 3))
+    assert everything["total"] == {"requests": 40, "total_tokens": 600,
+                                   "cost_usd": pytest.approx(0.001 * sum(range(40)))}
+    node = everything["data"][0]
+    assert node["group"] == "node:n1" and node["requests"] == 20
+    # node:n1 latencies are 10, 30, ..., 390 ms: ranks 10 and 19 of 20.
+    assert (node["latency_p50_ms"], node["latency_p95_ms"]) == (190.0, 370.0)
+    recent = await store.usage_report(ReportQuery(by="key", since=NOON - 4 * 3600 - 1))
+    assert [(g["group"], g["requests"]) for g in recent["data"]] == [("k0", 2), ("k1", 2), ("k2", 1)]
+    assert recent["data"][0]["errors"] == 1  # row 0 is a 502
+    one_key = await store.usage_report(ReportQuery(by="day", since=0.0, until=NOON + 1, org="acme", key="k1"))
+    assert one_key["total"]["requests"] == 13

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -70,4 +72,77 @@ async def test_failed_flush_keeps_records_for_retry(tmp_path: Path) -> None:
     fail["on"] = False
     await writer.close()
     assert await count(db) == 2
+    await db.close()
+
+
+async def _numbers(db: Database) -> list[int]:
+    return sorted(int(r[0]) for r in await db.fetchall("SELECT n FROM nums"))
+
+
+async def test_concurrent_flushes_write_each_record_exactly_once(tmp_path: Path) -> None:
+    # Readers (usage report, audit list) flush before they read while the timer flushes too.
+    db = await Database.open(tmp_path / "b.db", [SCHEMA])
+    writer: BatchWriter[int] = BatchWriter(db, insert, name="t", interval_s=0.001, max_batch=7)
+    writer.start()
+    for i in range(200):
+        writer.put(i)
+    await asyncio.gather(writer.flush(), writer.flush(), writer.flush())
+    assert await _numbers(db) == list(range(200)) and writer.pending == 0
+
+    async def produce() -> None:
+        for i in range(200, 600):
+            writer.put(i)
+            if i % 3 == 0:
+                await asyncio.sleep(0)
+
+    async def read() -> None:
+        for _ in range(40):
+            await writer.flush()
+
+    await asyncio.gather(produce(), read(), read())
+    await writer.close()
+    assert await _numbers(db) == list(range(600))
+    assert writer.flushed == writer.accepted == 600
+    await db.close()
+
+
+async def test_a_flush_cancelled_mid_write_still_writes_its_batch_once(tmp_path: Path) -> None:
+    # A usage report whose client goes away is cancelled while its flush is on the database thread:
+    # that write commits, so the batch must not stay pending and be written again.
+    db = await Database.open(tmp_path / "b.db", [SCHEMA])
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(conn: sqlite3.Connection, batch: Sequence[int]) -> None:
+        entered.set()
+        release.wait(30)
+        insert(conn, batch)
+
+    writer: BatchWriter[int] = BatchWriter(db, slow, name="t", interval_s=3600)
+    for i in range(50):
+        writer.put(i)
+    reader = asyncio.ensure_future(writer.flush())
+    await asyncio.to_thread(entered.wait, 30)
+    reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
+    release.set()
+    await writer.close()
+    assert await _numbers(db) == list(range(50))
+    await db.close()
+
+
+async def test_flush_writes_what_was_put_before_it_not_what_arrives_during_it(tmp_path: Path) -> None:
+    # A reader under steady traffic finishes: it waits for its own records only.
+    db = await Database.open(tmp_path / "b.db", [SCHEMA])
+    writer: BatchWriter[int] = BatchWriter(db, insert, name="t", interval_s=3600, max_batch=5)
+    for i in range(20):
+        writer.put(i)
+    flushing = asyncio.ensure_future(writer.flush())
+    await asyncio.sleep(0)
+    for i in range(20, 30):
+        writer.put(i)
+    await flushing
+    assert await _numbers(db) == list(range(20)) and writer.pending == 10
+    await writer.close()
+    assert await _numbers(db) == list(range(30))
     await db.close()
