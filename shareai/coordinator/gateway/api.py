@@ -37,7 +37,7 @@ from shareai.coordinator.interfaces import (
     Principal,
     UsageRecord,
 )
-from shareai.wire.errors import ModelNotFound, OpenAIError, PermissionDenied, ServerError
+from shareai.wire.errors import AccountingBacklog, ModelNotFound, OpenAIError, PermissionDenied, ServerError
 from shareai.wire.http import bearer_token, read_json
 from shareai.wire.sse import SSE_HEADERS
 
@@ -366,6 +366,10 @@ class GatewayAPI:
         trace.accounted = True
         if principal is None:
             return  # unauthenticated: nobody to account to
+        if extra is not None and extra.get("error") == AccountingBacklog.default_code:
+            # Refused because usage cannot be written: a record would only grow the backlog that
+            # refused it. Counted in /metrics (above), served nothing, so nothing is lost.
+            return
         self.governor.record(UsageRecord(
             ts=time.time(),
             org=principal.org,

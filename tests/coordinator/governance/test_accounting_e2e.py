@@ -6,6 +6,7 @@ records or buffering without bound."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -142,7 +143,12 @@ async def test_a_failing_database_blocks_admission_with_503_and_loses_nothing(st
             status, body = await _admin(s, stack.coord, "/admin/v1/usage")
         assert status == 503 and body["error"]["code"] == "accounting_backlog"  # an incomplete report is refused
         assert stack.rows() == []  # nothing reached the disk ...
-        assert stack.gov.writer.pending == bound + len(refused)  # ... and nothing was dropped
+        assert stack.gov.writer.pending == bound  # ... nothing was dropped, and refusals add no backlog
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as s, s.get(
+                stack.coord.url + "/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as m:
+            metrics = await m.text()
+        # The refusals are visible where they cost no write: the gateway's request counter.
+        assert re.search(r'^shareai_gateway_requests_total\{[^}]*status="503"[^}]*\} 3(\.0)?$', metrics, re.M), metrics
 
         conn.execute("DROP TRIGGER refuse_usage")  # the disk recovers
         conn.commit()
@@ -157,7 +163,7 @@ async def test_a_failing_database_blocks_admission_with_503_and_loses_nothing(st
     assert calls_while_blocked == bound  # refused requests never reached the provider
     await stack.gov.writer.flush()
     statuses = [status for _, status in stack.rows()]
-    assert sorted(statuses) == sorted([200] * answered + [503] * len(refused))
+    assert statuses == [200] * answered  # every answered request, once; the refused ones served nothing
 
 
 async def test_audit_list_is_503_not_incomplete_while_audit_events_cannot_be_written(stack: Stack) -> None:
