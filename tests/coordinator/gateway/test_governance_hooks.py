@@ -25,6 +25,7 @@ class Ticket:
 
     def __init__(self, log: list[tuple[str, Any]]) -> None:
         self.headers = {"x-ratelimit-remaining-requests": "9"}
+        self.token_limited = False
         self.log = log
         self.done = False
 
