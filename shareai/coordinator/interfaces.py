@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from shareai.coordinator.price import Price
+
 
 @dataclass(frozen=True, slots=True)
 class NodeModelLoad:
@@ -115,8 +117,10 @@ class CachedResponse:
 
 
 class Governor(Protocol):
-    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int) -> Admission:
-        """Raises `RateLimited` or `QuotaExceeded` (429) with headers."""
+    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int,
+                    max_price: Price | None = None) -> Admission:
+        """Raises `RateLimited` or `QuotaExceeded` (429) with headers. `max_price`: the dearest route
+        the request may take (the gateway's one lookup of the model's routes), bounding a cost reservation."""
         ...
 
     def cache_get(self, principal: Principal, request: dict[str, Any]) -> CachedResponse | None:

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from shareai.coordinator.gateway.breaker import CLOSED
-from shareai.coordinator.gateway.forward import Forwarder
+from shareai.coordinator.gateway.health import RouteHealth
 from shareai.coordinator.gateway.targets import CHAT, Catalog
 from shareai.coordinator.interfaces import Principal
 from shareai.wire.errors import InvalidRequest, NotFound
@@ -30,10 +29,10 @@ _ADMIN = Principal(key_id="admin", org=None)
 
 
 class GatewayAdmin:
-    def __init__(self, coord: Coordinator, catalog: Catalog, forwarder: Forwarder) -> None:
+    def __init__(self, coord: Coordinator, catalog: Catalog, health: RouteHealth) -> None:
         self._coord = coord
         self._catalog = catalog
-        self._forwarder = forwarder
+        self._health = health
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/admin/v1/routes", self.routes)
@@ -45,25 +44,24 @@ class GatewayAdmin:
         model = request.query.get("model")
         if not model:
             raise InvalidRequest("Query parameter 'model' is required.", param="model")
-        now = self._forwarder.settings.clock()
-        targets = self._catalog.node_targets(model, _ADMIN, CHAT) + self._catalog.provider_targets(model, CHAT)
+        now = self._health.settings.clock()
+        targets = self._catalog.targets(self._catalog.lookup(model, _ADMIN), _ADMIN, CHAT)
         data: list[dict[str, Any]] = []
         for t in targets:
-            breaker = self._forwarder.breakers.get(t.route)
             data.append({
                 "route": t.route,
                 "kind": t.kind,
                 "upstream_model": t.upstream_model,
                 "input_per_mtok": t.input_per_mtok,
                 "output_per_mtok": t.output_per_mtok,
-                "circuit": breaker.state(now) if breaker is not None else CLOSED,
-                "fault": t.route in self._forwarder.faults.hits,
+                "circuit": self._health.state(t.route, now),
+                "fault": self._health.faulted(t.route),
             })
         return web.json_response({"model": model, "data": data})
 
     async def list_faults(self, request: web.Request) -> web.Response:
         self._coord.admin.require(request)
-        hits = self._forwarder.faults.hits
+        hits = self._health.faults()
         return web.json_response({"data": [{"route": r, "hits": n} for r, n in sorted(hits.items())]})
 
     async def set_fault(self, request: web.Request) -> web.Response:
@@ -77,8 +75,7 @@ class GatewayAdmin:
             raise InvalidRequest("'enabled' must be a boolean.", param="enabled")
         if route not in self._catalog.provider_names and not route.startswith("node:"):
             raise NotFound(f"No provider named {route!r}.", param="route", code="unknown_route")
-        hits = self._forwarder.faults.hits.get(route, 0)
-        self._forwarder.faults.set(route, enabled)
+        hits = self._health.fault(route, enabled)
         self._coord.audit.record(actor=actor, action="fault.enable" if enabled else "fault.disable", target=route,
                                  hits=hits)
         return web.json_response({"route": route, "enabled": enabled, "hits": hits})

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from shareai.coordinator.interfaces import CachedResponse, NodeRoute, Principal, UsageRecord
+from shareai.coordinator.price import Price
 from shareai.wire.errors import AuthenticationError
 from shareai.wire.tokens import hash_secret
 
@@ -66,7 +67,8 @@ class NoopGovernor:
         self.records: deque[UsageRecord] = deque(maxlen=keep)
         self._admission = _NoopAdmission()
 
-    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int) -> _NoopAdmission:
+    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int,
+                    max_price: Price | None = None) -> _NoopAdmission:
         return self._admission
 
     def cache_get(self, principal: Principal, request: dict[str, Any]) -> CachedResponse | None:

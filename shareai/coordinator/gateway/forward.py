@@ -32,11 +32,8 @@ from typing import Any
 
 import aiohttp
 
-from shareai.coordinator.gateway.breaker import Breaker
-from shareai.coordinator.gateway.keypool import KeyPool
+from shareai.coordinator.gateway.health import RouteHealth
 from shareai.coordinator.gateway.metrics import GatewayMetrics
-from shareai.coordinator.gateway.settings import GatewaySettings
-from shareai.coordinator.gateway.stats import StatsBook
 from shareai.coordinator.gateway.targets import PATHS, Target
 from shareai.wire.errors import NoTargetAvailable, OpenAIError, UpstreamFailed, UpstreamTimeout
 
@@ -129,63 +126,11 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-class InjectedFault(aiohttp.ClientConnectionError):
-    """Raised where the connection would be made, so the real failover path handles it."""
-
-
-class Faults:
-    """The admin-only fault switch (`POST /admin/v1/faults`): the gateway's own calls to a faulted
-    route fail at the transport, as if the provider were unreachable. The acceptance check uses it
-    to prove failover on a live deployment without touching the provider; `hits` counts the calls
-    it failed, so the check can tell that the faulted route really was tried."""
-
-    def __init__(self) -> None:
-        self.hits: dict[str, int] = {}
-
-    def set(self, route: str, enabled: bool) -> None:
-        if enabled:
-            self.hits.setdefault(route, 0)
-        else:
-            self.hits.pop(route, None)
-
-    def check(self, route: str) -> None:
-        if route in self.hits:
-            self.hits[route] += 1
-            raise InjectedFault(f"fault injected by the admin for {route}")
-
-
 class Forwarder:
-    def __init__(self, session: aiohttp.ClientSession, settings: GatewaySettings, metrics: GatewayMetrics,
-                 stats: StatsBook, breakers: dict[str, Breaker], keypools: dict[str, KeyPool]) -> None:
+    def __init__(self, session: aiohttp.ClientSession, health: RouteHealth, metrics: GatewayMetrics) -> None:
         self.session = session
-        self.settings = settings
+        self.health = health
         self.metrics = metrics
-        self.stats = stats
-        self.breakers = breakers
-        self.keypools = keypools
-        self.faults = Faults()
-
-    def breaker(self, route: str) -> Breaker:
-        b = self.breakers.get(route)
-        if b is None:
-            s = self.settings
-            b = self.breakers[route] = Breaker(threshold=s.breaker_threshold, cooldown_s=s.breaker_cooldown_s,
-                                               max_cooldown_s=s.breaker_max_cooldown_s)
-        return b
-
-    def _keys(self, target: Target) -> KeyPool | None:
-        if target.provider is None:
-            return None
-        pool = self.keypools.get(target.route)
-        if pool is None:
-            pool = self.keypools[target.route] = KeyPool(target.provider.api_keys)
-        return pool
-
-    def _credential(self, target: Target, tried: set[str]) -> str | None:
-        if target.node is not None:
-            return target.node.data_plane_secret
-        pool = self._keys(target)
-        return pool.pick(self.settings.clock(), frozenset(tried)) if pool else None
 
     async def unary(self, targets: list[Target], endpoint: str, body: dict[str, Any], trace: Trace) -> Reply:
         async def attempt(target: Target, key: str | None) -> Reply:
@@ -231,7 +176,7 @@ class Forwarder:
         return await self._walk(targets, trace, attempt)
 
     def _post(self, target: Target, endpoint: str, body: dict[str, Any], key: str | None) -> Any:
-        self.faults.check(target.route)
+        self.health.check_fault(target.route)
         payload = dict(body)
         payload["model"] = target.upstream_model
         headers = {"Content-Type": "application/json"}
@@ -247,6 +192,7 @@ class Forwarder:
     async def _walk(self, targets: list[Target], trace: Trace, attempt: Any) -> Any:
         if not targets:
             raise NoTargetAvailable(f"No route can serve '{trace.model}' right now.")
+        health = self.health
         timeouts = 0
         refusals: list[Reply] = []
         for i, target in enumerate(targets):
@@ -254,10 +200,10 @@ class Forwarder:
                 self.metrics.failovers.inc(trace.model)
             tried: set[str] = set()
             while True:
-                key = self._credential(target, tried)
+                key = self.health.key_for(target, frozenset(tried))
                 trace.attempts += 1
                 trace.route = target.route
-                stats = self.stats.get(target.route)
+                stats = health.stats.get(target.route)
                 stats.inflight += 1
                 t0 = time.monotonic()
                 failure: _Failed
@@ -275,25 +221,23 @@ class Forwarder:
                         stats.observe(latency_ms=None, ttft_ms=elapsed * 1000)
                     elif result.status < 300:
                         stats.observe(latency_ms=elapsed * 1000, ttft_ms=None)
-                    self.breaker(target.route).record_success(self.settings.clock())
+                    health.record_success(target.route)
                     self.metrics.attempts.inc(target.route, "ok")
                     return result
                 finally:
                     stats.inflight -= 1
-                now = self.settings.clock()
                 self.metrics.attempts.inc(target.route, failure.reason.split(":")[0])
                 trace.failures.append(f"{target.route}: {failure.reason}")
                 timeouts += failure.timeout
                 if failure.refusal is not None:
                     refusals.append(failure.refusal)
-                pool = self._keys(target)
-                if failure.status in ROTATE_KEY and pool is not None and key is not None:
-                    pool.penalise(key, failure.status or 0, now, failure.retry_after)
+                if failure.status in ROTATE_KEY and target.provider is not None and key is not None:
+                    pool_size = health.refuse_key(target, key, failure.status or 0, failure.retry_after)
                     tried.add(key)
-                    if len(tried) < len(pool):
+                    if len(tried) < pool_size:
                         continue  # same provider, next key
                 if failure.count_for_breaker:
-                    self.breaker(target.route).record_failure(now)
+                    health.record_failure(target.route)
                 break
         if refusals and len(refusals) == len(trace.failures):
             return refusals[-1]  # every target lacks something the request uses: the client hears what

@@ -85,7 +85,7 @@ class Gauge:
         yield f"{self.name} {self.read():g}"
 
 
-class Registry:
+class MetricsRegistry:
     """Everything `/metrics` shows; other subsystems may `register` their own metrics here."""
 
     def __init__(self) -> None:
@@ -99,7 +99,8 @@ class Registry:
 
 
 class GatewayMetrics:
-    def __init__(self, registry: Registry, open_circuits: Callable[[], float], inflight: Callable[[], float]) -> None:
+    def __init__(self, registry: MetricsRegistry, open_circuits: Callable[[], float],
+                 inflight: Callable[[], float]) -> None:
         self.requests = Counter("shareai_gateway_requests_total", "Requests answered, by model, route and status.",
                                 ("model", "route", "status"))
         self.attempts = Counter("shareai_gateway_attempts_total", "Upstream attempts, by route and outcome.",

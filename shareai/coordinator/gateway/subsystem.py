@@ -12,7 +12,6 @@ or the `[server] metrics_token`, see `metrics_access.py`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +20,13 @@ from aiohttp import web
 
 from shareai.coordinator.gateway.admin_routes import GatewayAdmin
 from shareai.coordinator.gateway.api import GatewayAPI
-from shareai.coordinator.gateway.breaker import CLOSED, Breaker
 from shareai.coordinator.gateway.fallbacks import EmptyDirectory, NoopGovernor, StaticKeyAuthenticator
 from shareai.coordinator.gateway.forward import Forwarder
-from shareai.coordinator.gateway.keypool import KeyPool
-from shareai.coordinator.gateway.metrics import GatewayMetrics, Registry
+from shareai.coordinator.gateway.health import RouteHealth
+from shareai.coordinator.gateway.metrics import GatewayMetrics, MetricsRegistry
 from shareai.coordinator.gateway.metrics_access import MetricsAccess
 from shareai.coordinator.gateway.router import Router
 from shareai.coordinator.gateway.settings import GatewaySettings
-from shareai.coordinator.gateway.stats import StatsBook
 from shareai.coordinator.gateway.targets import Catalog
 from shareai.coordinator.interfaces import Authenticator, Governor, NodeDirectory
 from shareai.coordinator.store.db import Schema
@@ -68,16 +65,13 @@ class GatewaySubsystem:
         self.directory = directory
         self.authenticator = authenticator
         self.governor = governor
-        self.registry = Registry()
-        self.stats = StatsBook()
-        self.breakers: dict[str, Breaker] = {}
-        self.keypools: dict[str, KeyPool] = {}
+        self.registry = MetricsRegistry()
+        self.health = RouteHealth(self.settings)
         self.session: aiohttp.ClientSession | None = None
-        self._stop = asyncio.Event()
-        self._prober: asyncio.Task[None] | None = None
         self.router: Router | None = None
         self.forwarder: Forwarder | None = None
-        self.metrics = GatewayMetrics(self.registry, self.open_circuits, self._inflight)
+        self.metrics = GatewayMetrics(self.registry, lambda: float(self.health.open_circuits()),
+                                      lambda: float(self.health.inflight()))
         self._metrics_access: MetricsAccess | None = None
 
     async def start(self, coord: Coordinator) -> None:
@@ -109,16 +103,16 @@ class GatewaySubsystem:
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout_s),
             auto_decompress=True,
         )
-        forwarder = Forwarder(self.session, s, self.metrics, self.stats, self.breakers, self.keypools)
+        forwarder = Forwarder(self.session, self.health, self.metrics)
         catalog = Catalog(coord.config, self.directory, node_timeout_s=s.node_timeout_s)
-        self.router = Router(catalog, forwarder, coord.config.default_policy)
-        api = GatewayAPI(router=self.router, forwarder=forwarder, authenticator=self.authenticator,
+        self.router = Router(catalog, self.health, coord.config.default_policy)
+        api = GatewayAPI(router=self.router, forwarder=forwarder, health=self.health, authenticator=self.authenticator,
                          governor=self.governor, metrics=self.metrics, settings=s,
                          max_body_bytes=coord.config.max_body_bytes)
         api.add_routes(coord.http_app)
-        GatewayAdmin(coord, catalog, forwarder).add_routes(coord.http_app)
+        GatewayAdmin(coord, catalog, self.health).add_routes(coord.http_app)
         self.forwarder = forwarder
-        self._prober = asyncio.get_running_loop().create_task(self._probe_loop(), name="gateway-prober")
+        self.health.start(self.session, self.metrics, catalog.probe_targets)
         routes = coord.http_app.router.routes()
         if not any(r.resource is not None and r.resource.canonical == "/metrics" for r in routes):
             self._metrics_access = MetricsAccess(is_admin=coord.admin.is_admin, token=coord.config.metrics_token,
@@ -127,40 +121,14 @@ class GatewaySubsystem:
         log.info("gateway: %d provider(s), directory %s, policy %s", len(coord.config.providers),
                  type(self.directory).__name__, coord.config.default_policy)
 
-    def breaker_state(self, route: str) -> str:
-        b = self.breakers.get(route)
-        return b.state(self.settings.clock()) if b is not None else CLOSED
-
-    def open_circuits(self) -> float:
-        now = self.settings.clock()
-        return float(sum(1 for b in self.breakers.values() if b.state(now) != CLOSED))
-
-    def _inflight(self) -> float:
-        return float(self.stats.total_inflight())
-
     async def _metrics(self, request: web.Request) -> web.Response:
         assert self._metrics_access is not None
         self._metrics_access.check(request)
         return web.Response(text=self.registry.render(), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 
-    async def _probe_loop(self) -> None:
-        assert self.router is not None
-        while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.settings.probe_interval_s)
-            except TimeoutError:
-                pass
-            if not self._stop.is_set():
-                self.router.probe_due()
-
     async def close(self) -> None:
-        self._stop.set()
-        if self._prober is not None:
-            await self._prober
-            self._prober = None
-        if self.router is not None:
-            await self.router.close()
+        await self.health.close()
         if self.session is not None:
             await self.session.close()
             self.session = None

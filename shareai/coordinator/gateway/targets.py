@@ -4,7 +4,9 @@ A `Target` is everything the forwarder needs for one attempt (base URL, upstream
 prices, timeout) plus the route name that identifies it in headers, metrics and usage records:
 the provider's name, or `node:<id>`. The `Catalog` indexes the configured providers by public model
 name; nodes come live from the `NodeDirectory` on every request, so a node that stops
-heartbeating disappears from routing at once.
+heartbeating disappears from routing at once. A request looks its model up once
+(`Catalog.lookup` -> `ModelRoutes`): whether the model is known, the price bound its admission
+reserves at, and the targets the router orders all come from that one walk of the fleet.
 
 `Target.unmet(endpoint, needs)` says whether a target can serve a request's features
 (`shareai.wire.capabilities`): a node by what its model advertised (an older agent that advertised
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 from shareai.coordinator.config import CoordinatorConfig, NodePricing, ProviderConfig, ProviderModel
 from shareai.coordinator.interfaces import NodeDirectory, NodeRoute, Principal
+from shareai.coordinator.price import Price, energy_cost_usd
 from shareai.wire.capabilities import LEGACY_FEATURES, Need, first_unmet
 
 PROVIDER = "provider"
@@ -44,14 +47,18 @@ class Target:
     node: NodeRoute | None = None
     energy_per_kwh: float = 0.0
 
+    @property
+    def price(self) -> Price:
+        return Price(self.input_per_mtok, self.output_per_mtok)
+
     def estimated_cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1_000_000
+        return self.price.usd(prompt_tokens, completion_tokens)
 
     def cost(self, prompt_tokens: int, completion_tokens: int, latency_s: float) -> float:
         """The route's cost in USD: token prices, or for an unpriced node its measured energy."""
         cost = self.estimated_cost(prompt_tokens, completion_tokens)
-        if cost == 0.0 and self.node is not None and self.node.power_w and self.energy_per_kwh > 0:
-            cost = self.node.power_w * latency_s / 3_600_000 * self.energy_per_kwh
+        if cost == 0.0 and self.node is not None:
+            cost = energy_cost_usd(self.node.power_w, latency_s, self.energy_per_kwh)
         return cost
 
     def unmet(self, endpoint: str, needs: list[Need]) -> Need | None:
@@ -92,6 +99,21 @@ def provider_target(provider: ProviderConfig, model: ProviderModel) -> Target:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ModelRoutes:
+    """One caller's routes for one model, looked up once per request: the nodes of the caller's
+    org (every org's for a bootstrap key) and every configured provider of the model."""
+
+    model: str
+    nodes: list[NodeRoute]
+    providers: list[Target]
+
+    @property
+    def known(self) -> bool:
+        """Whether any route knows this model (a private caller then gets 503 if no node serves it)."""
+        return bool(self.providers or self.nodes)
+
+
 class Catalog:
     """Providers by public model name, and the live node directory behind one lookup."""
 
@@ -110,23 +132,33 @@ class Catalog:
                 if m.embeddings:
                     self._embedding_models.add((p.name, m.name))
 
-    def provider_targets(self, model: str, endpoint: str) -> list[Target]:
-        targets = self._providers.get(model, [])
-        if endpoint == EMBEDDINGS:
-            return [t for t in targets if (t.route, model) in self._embedding_models]
-        return list(targets)
+    def lookup(self, model: str, principal: Principal) -> ModelRoutes:
+        """The one walk of the fleet a request makes."""
+        return ModelRoutes(model, self.directory.routes_for(model, principal.org), self._providers.get(model, []))
 
-    def node_targets(self, model: str, principal: Principal, endpoint: str) -> list[Target]:
+    def targets(self, routes: ModelRoutes, principal: Principal, endpoint: str) -> list[Target]:
+        """The targets that may serve `endpoint`, nodes first (the policy orders them)."""
         if endpoint == EMBEDDINGS:
-            return []  # nodes advertise no embedding capability in the control-plane contract
-        return [
-            node_target(r, self.config.node_pricing, self.node_timeout_s)
-            for r in self.directory.routes_for(model, principal.org)
-        ]
+            # Nodes advertise no embedding capability in the control-plane contract.
+            nodes: list[Target] = []
+        else:
+            nodes = [node_target(r, self.config.node_pricing, self.node_timeout_s) for r in routes.nodes]
+        if principal.private:
+            return nodes
+        if endpoint == EMBEDDINGS:
+            return nodes + [t for t in routes.providers if (t.route, routes.model) in self._embedding_models]
+        return nodes + routes.providers
 
-    def known(self, model: str, principal: Principal) -> bool:
-        """Whether any route knows this model (a private caller then gets 503 if no node serves it)."""
-        return model in self._providers or model in self.directory.model_names(principal.org)
+    def max_price(self, routes: ModelRoutes) -> Price:
+        """The highest price any route of the model may charge: what a cost reservation holds, so it
+        is an upper bound whichever route the router picks (the `[nodes]` default always counts;
+        energy-priced nodes are not bounded by tokens, their cost counts once settled)."""
+        pricing = self.config.node_pricing
+        default = Price(pricing.input_per_mtok, pricing.output_per_mtok)
+        nodes = (Price(default.input_per_mtok if r.input_per_mtok is None else r.input_per_mtok,
+                       default.output_per_mtok if r.output_per_mtok is None else r.output_per_mtok)
+                 for r in routes.nodes)
+        return Price.highest(nodes, Price.highest((t.price for t in routes.providers), default))
 
     def model_names(self, principal: Principal) -> list[str]:
         names = set(self.directory.model_names(principal.org))

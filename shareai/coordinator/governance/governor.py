@@ -30,6 +30,7 @@ from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.quota import QuotaLedger, Refusal, Reservation, period_keys
 from shareai.coordinator.governance.ratelimit import SlidingWindow, WindowEntry, rate_headers, tightest
 from shareai.coordinator.interfaces import CachedResponse, NodeDirectory, Principal, UsageRecord
+from shareai.coordinator.price import Price
 from shareai.wire.errors import AccountingBacklog, QuotaExceeded, RateLimited
 
 
@@ -122,8 +123,8 @@ class Governance:
         w.tokens = _sync(w.tokens, limits.tpm)
         return w
 
-    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int,
-                    max_tokens: int) -> GovernedAdmission:
+    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int,
+                    max_price: Price | None = None) -> GovernedAdmission:
         # Every request ends as a usage record: while the accounting buffer is full (the disk is
         # failing or slow) new requests are refused rather than served unaccounted or buffered
         # without bound.
@@ -131,11 +132,15 @@ class Governance:
             raise AccountingBacklog("Usage accounting is behind (the coordinator cannot write its database); "
                                     "no request is admitted until it catches up. Please retry shortly.")
         return self.admit_now(principal, model=model, prompt_tokens=prompt_tokens, max_tokens=max_tokens,
-                              now=self._clock())
+                              max_price=max_price, now=self._clock())
 
     def admit_now(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int,
-                  now: float) -> GovernedAdmission:
-        """The whole decision, synchronous: check every scope, then count in every scope."""
+                  now: float, max_price: Price | None = None) -> GovernedAdmission:
+        """The whole decision, synchronous: check every scope, then count in every scope.
+
+        `max_price` is the dearest route the request may take, as the gateway found it in its one
+        lookup of the model's routes; without it (a caller that did no lookup) the price book and
+        the fleet give the bound."""
         self._prune(now)
         scopes = self._scopes(principal)
         if not scopes:
@@ -144,9 +149,10 @@ class Governance:
         tokens = max(0, prompt_tokens) + completion
         cost = 0.0
         if any(limits.daily_cost is not None or limits.monthly_cost is not None for _, limits in scopes):
-            routes = self.nodes.routes_for(model, principal.org) if self.nodes is not None else []
-            cost = self.prices.estimate(model, prompt_tokens=max(0, prompt_tokens), max_tokens=completion,
-                                        node_routes=routes)
+            if max_price is None:
+                routes = self.nodes.routes_for(model, principal.org) if self.nodes is not None else []
+                max_price = self.prices.bound(model, routes)
+            cost = max_price.usd(max(0, prompt_tokens), completion)
         windows = [self._windows_for(scope, limits) for scope, limits in scopes]
         req_windows = [w.requests for w in windows if w.requests is not None]
         tok_windows = [w.tokens for w in windows if w.tokens is not None]

@@ -1,5 +1,5 @@
 """Prices the governance needs: the worst-case price of a model (quota reservations) and the
-energy price of an own node (a pure function the gateway calls when it settles a node request).
+energy price of an own node. The arithmetic is `shareai.coordinator.price`, shared with the gateway.
 
     book = PriceBook.from_config(coord.config)
     book.estimate("gemma-3-270m", prompt_tokens=120, max_tokens=256)     # USD upper bound
@@ -13,19 +13,9 @@ from dataclasses import dataclass, field
 
 from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.interfaces import NodeRoute
+from shareai.coordinator.price import Price, energy_cost_usd
 
-
-def energy_cost_usd(power_w: float | None, duration_s: float, energy_per_kwh: float) -> float:
-    """What a request cost an own node in electricity: watts x seconds -> kWh x price.
-    Unknown power draw or no price configured: 0 (the caller falls back to per-token prices)."""
-    if power_w is None or power_w <= 0 or duration_s <= 0 or energy_per_kwh <= 0:
-        return 0.0
-    kwh = power_w * duration_s / 3_600_000.0
-    return kwh * energy_per_kwh
-
-
-def token_cost_usd(prompt_tokens: int, completion_tokens: int, input_per_mtok: float, output_per_mtok: float) -> float:
-    return (prompt_tokens * input_per_mtok + completion_tokens * output_per_mtok) / 1_000_000.0
+__all__ = ["PriceBook", "energy_cost_usd"]
 
 
 @dataclass(slots=True)
@@ -48,11 +38,15 @@ class PriceBook:
                 book.by_model[m.name] = (max(cur[0], m.input_per_mtok), max(cur[1], m.output_per_mtok))
         return book
 
+    def bound(self, model: str, node_routes: Iterable[NodeRoute] = ()) -> Price:
+        """The highest price of `model` over the configured routes and `node_routes` (what nodes advertise)."""
+        default = Price(*self.nodes)
+        floor = Price(*self.by_model.get(model, self.nodes))
+        return Price.highest((Price(default.input_per_mtok if r.input_per_mtok is None else r.input_per_mtok,
+                                    default.output_per_mtok if r.output_per_mtok is None else r.output_per_mtok)
+                              for r in node_routes), floor)
+
     def estimate(self, model: str, *, prompt_tokens: int, max_tokens: int,
                  node_routes: Iterable[NodeRoute] = ()) -> float:
         """Upper bound of a request's cost; `node_routes` adds the prices nodes advertise."""
-        inp, out = self.by_model.get(model, self.nodes)
-        for route in node_routes:
-            inp = max(inp, route.input_per_mtok if route.input_per_mtok is not None else self.nodes[0])
-            out = max(out, route.output_per_mtok if route.output_per_mtok is not None else self.nodes[1])
-        return token_cost_usd(prompt_tokens, max_tokens, inp, out)
+        return self.bound(model, node_routes).usd(prompt_tokens, max_tokens)

@@ -37,6 +37,7 @@ from shareai.coordinator.interfaces import (
     Principal,
     UsageRecord,
 )
+from shareai.coordinator.price import Price
 from shareai.coordinator.store.buffer import BatchWriter
 from shareai.coordinator.store.db import Schema
 
@@ -138,10 +139,10 @@ class GovernanceSubsystem:
 
     # -- Governor --------------------------------------------------------------------------------
 
-    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int,
-                    max_tokens: int) -> GovernedAdmission:
+    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int,
+                    max_price: Price | None = None) -> GovernedAdmission:
         return await self.governance.admit(principal, model=model, prompt_tokens=prompt_tokens,
-                                           max_tokens=max_tokens)
+                                           max_tokens=max_tokens, max_price=max_price)
 
     def rate_headers(self, principal: Principal) -> dict[str, str]:
         """Current `x-ratelimit-*` headers of a principal, consuming nothing (answers before admission)."""

@@ -54,22 +54,22 @@ async def test_breaker_opens_skips_the_provider_then_a_probe_closes_it(fakes: An
     for _ in range(2):
         raw = await g.client.chat.completions.with_raw_response.create(model=MODEL, messages=MSG)
         assert raw.headers["x-shareai-route"] == "provider-b"
-    assert g.sub.breaker_state("provider-a") == OPEN
+    assert g.sub.health.state("provider-a") == OPEN
     calls = a.calls
     raw = await g.client.chat.completions.with_raw_response.create(model=MODEL, messages=MSG)
     assert raw.headers["x-shareai-attempts"] == "1" and a.calls == calls  # skipped, not tried
-    assert g.sub.open_circuits() == 1
+    assert g.sub.health.open_circuits() == 1
     # cooldown over while still down: the probe fails and the circuit re-opens
     clock.advance(31)
     await g.client.chat.completions.create(model=MODEL, messages=MSG)
     await eventually(lambda: a.probes == 1)
-    await eventually(lambda: g.sub.breaker_state("provider-a") == OPEN)
+    await eventually(lambda: g.sub.health.state("provider-a") == OPEN)
     assert a.calls == calls  # probes cost no tokens: no generation request reached it
     # the provider recovers: after the (doubled) cooldown a probe closes the circuit
     a.fail_status = None
     clock.advance(61)
     await g.client.chat.completions.create(model=MODEL, messages=MSG)
-    await eventually(lambda: g.sub.breaker_state("provider-a") == CLOSED)
+    await eventually(lambda: g.sub.health.state("provider-a") == CLOSED)
     raw = await g.client.chat.completions.with_raw_response.create(model=MODEL, messages=MSG)
     assert raw.headers["x-shareai-route"] == "provider-a"
 
@@ -82,14 +82,14 @@ async def test_an_open_node_gets_a_trial_request_after_cooldown(fakes: Any, gate
     g = await gateway([provider("provider-b", b, price=(1, 1))], directory=directory,
                       settings=GatewaySettings(breaker_threshold=1, breaker_cooldown_s=5.0, clock=clock))
     await g.client.chat.completions.create(model=MODEL, messages=MSG)
-    assert g.sub.breaker_state("node:n1") == OPEN
+    assert g.sub.health.state("node:n1") == OPEN
     node.fail_status = None
     await g.client.chat.completions.create(model=MODEL, messages=MSG)
     assert node.calls == 1  # still open: skipped
     clock.advance(6)  # heartbeats keep it in the directory, so it gets a real request, no probe
     raw = await g.client.chat.completions.with_raw_response.create(model=MODEL, messages=MSG)
     assert raw.headers["x-shareai-route"] == "node:n1"
-    assert g.sub.breaker_state("node:n1") == CLOSED and node.probes == 0
+    assert g.sub.health.state("node:n1") == CLOSED and node.probes == 0
 
 
 async def test_background_probes_close_a_circuit_without_traffic(fakes: Any, gateway: Any) -> None:
@@ -100,8 +100,8 @@ async def test_background_probes_close_a_circuit_without_traffic(fakes: Any, gat
                       settings=GatewaySettings(breaker_threshold=1, breaker_cooldown_s=30.0, probe_interval_s=0.02,
                                                clock=clock))
     await g.client.chat.completions.create(model=MODEL, messages=MSG)
-    assert g.sub.breaker_state("provider-a") == OPEN
+    assert g.sub.health.state("provider-a") == OPEN
     a.fail_status = None
     clock.advance(31)  # no request is sent from here on
-    await eventually(lambda: g.sub.breaker_state("provider-a") == CLOSED)
+    await eventually(lambda: g.sub.health.state("provider-a") == CLOSED)
     assert a.probes >= 1 and a.calls == 1

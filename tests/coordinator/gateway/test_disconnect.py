@@ -41,7 +41,7 @@ async def test_unary_client_disconnect_cancels_upstream_releases_and_records_499
     rec = g.records()[-1]
     assert (rec.status, rec.route, rec.attempts) == (499, "provider-a", 1)
     assert [kind for kind, _ in gov.log] == ["admit", "release"]  # never settled, never left reserved
-    assert g.sub.stats.total_inflight() == 0
+    assert g.sub.health.inflight() == 0
     # The gateway stays healthy: the next request is served (breaker untouched by a client leaving).
     up.hang = False
     ok = await g.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])

@@ -13,6 +13,7 @@ from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.gateway.token_bound import MESSAGE_OVERHEAD, REQUEST_OVERHEAD
 from shareai.coordinator.interfaces import CachedResponse, Principal, UsageRecord
+from shareai.coordinator.price import Price
 from shareai.wire.errors import RateLimited
 from tests.coordinator.gateway.helpers import ADMIN_KEY, MODEL, provider
 
@@ -49,7 +50,8 @@ class RecordingGovernor:
         self.records: list[UsageRecord] = []
         self.cache: dict[str, CachedResponse] = {}
 
-    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int) -> Ticket:
+    async def admit(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int,
+                    max_price: Price | None = None) -> Ticket:
         self.log.append(("admit", (model, prompt_tokens, max_tokens)))
         if self.allow <= 0:
             raise RateLimited("Rate limit reached for requests.", retry_after=2,
@@ -187,7 +189,7 @@ async def test_routing_table_sets_breaker_and_node_timeout(tmp_path: Path, fakes
                                       timeout=10) as client:
             with pytest.raises(openai.APIStatusError):
                 await client.chat.completions.create(model=MODEL, messages=MSG)
-        assert sub.breaker_state("provider-a") == "open"  # one failure was enough
+        assert sub.health.state("provider-a") == "open"  # one failure was enough
     finally:
         await coord.stop()
 
