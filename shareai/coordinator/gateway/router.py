@@ -70,8 +70,8 @@ class Router:
     def _able(ordered: list[Target], model: str, endpoint: str, body: Mapping[str, Any] | None) -> list[Target]:
         """The targets that can serve what `body` uses; 400 naming the parameter when there were
         targets and none can."""
-        if body is None or endpoint not in (CHAT, COMPLETIONS):
-            return ordered
+        if body is None or endpoint not in (CHAT, COMPLETIONS) or all(t.node is None for t in ordered):
+            return ordered  # (a provider is assumed able: reading the body's needs would be wasted)
         needs = request_needs(endpoint, body)
         able = [t for t in ordered if t.unmet(endpoint, needs) is None]
         if able or not ordered:
