@@ -106,9 +106,9 @@ class GatewaySubsystem:
         forwarder = Forwarder(self.session, self.health, self.metrics)
         catalog = Catalog(coord.config, self.directory, node_timeout_s=s.node_timeout_s)
         self.router = Router(catalog, self.health, coord.config.default_policy)
-        api = GatewayAPI(router=self.router, forwarder=forwarder, health=self.health, authenticator=self.authenticator,
-                         governor=self.governor, metrics=self.metrics, settings=s,
-                         max_body_bytes=coord.config.max_body_bytes)
+        api = GatewayAPI(router=self.router, forwarder=forwarder, health=self.health,
+                         authenticator=self.authenticator, governor=self.governor, metrics=self.metrics, settings=s,
+                         max_body_bytes=coord.config.max_body_bytes, clock=coord.clock)
         api.add_routes(coord.http_app)
         GatewayAdmin(coord, catalog, self.health).add_routes(coord.http_app)
         self.forwarder = forwarder
