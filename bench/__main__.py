@@ -11,6 +11,7 @@ BENCHES = {
     "agent": "bench.agent_bench",
     "fleet": "bench.fleet_bench",
     "gateway": "bench.gateway_bench",
+    "routing": "bench.routing_bench",
     "usage": "bench.usage_bench",
 }
 

@@ -1,14 +1,14 @@
 """`shareai-agent`: the node agent's command line.
 
 Each verb lives beside its concept and is registered here:
-`serve` (agent/serve_cmd.py), `detect` (agent/hardware.py), `enroll` and `run` (agent/control/).
+`serve` (agent/serve_cmd.py), `detect` (agent/hardware/report.py), `enroll` and `run` (agent/control/).
 """
 
 from __future__ import annotations
 
 import typer
 
-from shareai.agent.hardware import detect_command
+from shareai.agent.hardware.report import detect_command
 from shareai.agent.serve_cmd import serve
 
 app = typer.Typer(help="shareai node agent: serve local GGUF models, join a coordinator.", no_args_is_help=True,

@@ -1,4 +1,4 @@
-"""Secrets: generation, hashing for storage, constant-time comparison, masking for logs."""
+"""Secrets: generation, hashing for storage, constant-time comparison."""
 
 from __future__ import annotations
 
@@ -19,10 +19,3 @@ def hash_secret(secret: str) -> str:
 
 def verify_secret(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
-
-
-def mask(secret: str | None, keep: int = 6) -> str:
-    """For logs and listings: the prefix only (`sk-ab12…`)."""
-    if not secret:
-        return ""
-    return secret[:keep] + "…"

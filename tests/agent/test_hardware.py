@@ -12,7 +12,9 @@ import psutil
 import pynvml
 import pytest
 
-from shareai.agent.hardware import GpuSampler, detect, format_report, sample_gpu_load
+from shareai.agent.hardware.detect import detect
+from shareai.agent.hardware.report import format_report
+from shareai.agent.hardware.sampler import GpuSampler
 from tests.agent.fake_nvml import FakeNvml, fixture_path, load_fixture
 
 REAL = load_fixture()
@@ -128,15 +130,17 @@ def test_report_converts_to_register_host_info() -> None:
     assert cpu_only.gpu_status == "NVIDIA driver not loaded" and not cpu_only.gpus
 
 
-def test_sample_gpu_load() -> None:
+def test_sampler_reads_gpu_load() -> None:
     nvml = FakeNvml(REAL)
-    [sample] = sample_gpu_load(nvml)
+    with GpuSampler(nvml) as sampler:
+        [sample] = sampler.sample()
     assert sample.uuid == H100["uuid"]
     assert sample.memory_used_bytes == 503316480
     assert sample.power_w == pytest.approx(120.701)
     assert sample.to_proto().temperature_c == 34.0
     assert (nvml.inits, nvml.shutdowns) == (1, 1)
-    assert sample_gpu_load(FakeNvml(REAL, init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)) == []
+    with GpuSampler(FakeNvml(REAL, init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)) as sampler:
+        assert sampler.sample() == []
 
 
 def test_sampler_keeps_nvml_open_between_samples() -> None:

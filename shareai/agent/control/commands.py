@@ -74,7 +74,7 @@ def enroll_command(
 
 def _host_info() -> pb.HostInfo:
     from shareai import __version__
-    from shareai.agent.hardware import detect
+    from shareai.agent.hardware.detect import detect
 
     return detect().to_proto(agent_version=__version__)
 

@@ -80,13 +80,13 @@ class _NoGpus:
 
 
 def _default_host() -> pb.HostInfo:
-    from shareai.agent.hardware import detect
+    from shareai.agent.hardware.detect import detect
 
     return detect().to_proto(agent_version=__version__)
 
 
 def _default_gpus() -> GpuLoadSource:
-    from shareai.agent.hardware import GpuSampler
+    from shareai.agent.hardware.sampler import GpuSampler
 
     return GpuSampler()
 

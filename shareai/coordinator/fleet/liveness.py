@@ -27,11 +27,6 @@ def is_alive(last_seen: float, now: float, interval_s: float, patience: int) -> 
     return now - last_seen <= offline_after_s(interval_s, patience)
 
 
-def offline_at(last_seen: float, interval_s: float, patience: int) -> float:
-    """The instant a node with this last heartbeat stops being alive."""
-    return last_seen + offline_after_s(interval_s, patience)
-
-
 def status_of(*, revoked: bool, registered: bool, alive: bool, available: bool) -> NodeStatus:
     if revoked:
         return NodeStatus.REVOKED

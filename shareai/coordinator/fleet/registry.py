@@ -8,9 +8,12 @@
     routes = registry.routes_for("gemma-3-270m", org="acme")       # the gateway's NodeDirectory
 
 Nothing here does I/O or reads the clock except `routes_for`/`model_names`, which implement the
-gateway's clock-less `NodeDirectory` protocol with the injected clock. Every state change returns
-`LifecycleEvent`s; the subsystem writes them to the audit log. A heartbeat only stores the request
-it got (no copying), so the hot path stays a dict lookup and a few attribute writes.
+gateway's clock-less `NodeDirectory` protocol with the injected clock. They look nodes up in a
+`RouteIndex` by model and org, so a routing decision costs the nodes serving that model for that
+org, not the size of the fleet; liveness, availability and revocation are still checked exactly.
+Every state change returns `LifecycleEvent`s; the subsystem writes them to the audit log. A
+heartbeat only stores the request it got (no copying), so the hot path stays a dict lookup and a
+few attribute writes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from google.protobuf.json_format import MessageToDict
 
 from shareai.coordinator.fleet.liveness import NodeStatus, is_alive, status_of
 from shareai.coordinator.fleet.nodes import NodeRecord
+from shareai.coordinator.fleet.route_index import RouteIndex
 from shareai.coordinator.interfaces import NodeModelLoad, NodeRoute
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.wire.capabilities import ENDPOINTS as FEATURE_ENDPOINTS
@@ -138,7 +142,7 @@ class Registry:
         self.patience = patience
         self._clock = clock
         self._nodes: dict[str, LiveNode] = {}
-        self._by_model: dict[str, set[str]] = {}
+        self.index = RouteIndex()
         # Nodes the admin asked to drain, for this registration: whatever they report, they stay
         # out of routing, and each heartbeat answer carries DRAIN until they report DRAINING.
         self.draining: set[str] = set()
@@ -166,7 +170,6 @@ class Registry:
     def register(
         self, record: NodeRecord, req: pb.RegisterRequest, now: float
     ) -> tuple[LiveNode, list[LifecycleEvent]]:
-        self._unindex(record.id)
         # A new registration is a new run of the agent (restarted after maintenance): a drain asked
         # of the previous run does not carry over; an agent still draining registers as DRAINING.
         self.draining.discard(record.id)
@@ -184,8 +187,7 @@ class Registry:
             last_seen=now,
         )
         self._nodes[record.id] = node
-        for name in node.models:
-            self._by_model.setdefault(name, set()).add(record.id)
+        self.index.add(record.id, org=record.org, models=node.models)
         event = LifecycleEvent("registered", record.id, {
             "endpoint_url": node.endpoint_url, "models": sorted(node.models), "mode": node.mode,
             "state": STATE_NAMES.get(state, "unspecified"),
@@ -243,7 +245,7 @@ class Registry:
 
     def drop(self, node_id: str) -> LiveNode | None:
         """Remove a node from the live fleet at once (deregistration, revocation)."""
-        self._unindex(node_id)
+        self.index.remove(node_id)
         self.draining.discard(node_id)
         return self._nodes.pop(node_id, None)
 
@@ -264,7 +266,7 @@ class Registry:
     def routes_for(self, model: str, org: str | None) -> list[NodeRoute]:
         now = self._clock()
         routes = []
-        for node_id in self._by_model.get(model, ()):
+        for node_id in self.index.ids(model, org):
             node = self._nodes[node_id]
             if not self._routable(node, org, now):
                 continue
@@ -279,7 +281,7 @@ class Registry:
 
     def model_names(self, org: str | None) -> set[str]:
         now = self._clock()
-        return {name for name, ids in self._by_model.items()
+        return {name for name, ids in self.index.models(org).items()
                 if any(self._routable(self._nodes[i], org, now) for i in ids)}
 
     def _routable(self, node: LiveNode, org: str | None, now: float) -> bool:
@@ -289,14 +291,3 @@ class Registry:
             and (org is None or node.record.org == org)
             and is_alive(node.last_seen, now, self.interval_s, self.patience)
         )
-
-    def _unindex(self, node_id: str) -> None:
-        node = self._nodes.get(node_id)
-        if node is None:
-            return
-        for name in node.models:
-            ids = self._by_model.get(name)
-            if ids is not None:
-                ids.discard(node_id)
-                if not ids:
-                    del self._by_model[name]

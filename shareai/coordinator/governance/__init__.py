@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-from shareai.coordinator.governance.pricing import energy_cost_usd
 from shareai.coordinator.governance.subsystem import GovernanceSubsystem
 
-__all__ = ["GovernanceSubsystem", "energy_cost_usd"]
+__all__ = ["GovernanceSubsystem"]

@@ -91,9 +91,6 @@ class Limits:
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
 
-    def has_rate_limits(self) -> bool:
-        return self.rpm is not None or self.tpm is not None
-
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

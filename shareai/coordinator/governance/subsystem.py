@@ -6,7 +6,6 @@
     hit = gov.cache_get(principal, body); gov.cache_put(principal, body, CachedResponse(...))
     gov.record(UsageRecord(...))                            # buffered, flushed every 0.5 s
                                                             # ([governance] usage_flush_interval_s)
-    gov.energy_cost_usd(power_w=250, duration_s=1.8)        # own-node energy price
 
 At start it loads orgs, keys and limits into memory and rebuilds this day's and month's quota
 usage from the usage records, so caps hold across restarts. On close it drains the usage buffer
@@ -24,7 +23,7 @@ from shareai.coordinator.governance.cache import DEFAULT_MAX_BYTES, ResponseCach
 from shareai.coordinator.governance.directory import Directory
 from shareai.coordinator.governance.governor import Governance, GovernedAdmission
 from shareai.coordinator.governance.models import key_scope, org_scope
-from shareai.coordinator.governance.pricing import PriceBook, energy_cost_usd
+from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.quota import QuotaLedger, day_start, month_start, period_keys
 from shareai.coordinator.governance.routes import GovernanceAdmin
 from shareai.coordinator.governance.sqlite_store import GOVERNANCE_SCHEMA, SqliteGovernanceStore, insert_usage
@@ -94,7 +93,6 @@ class GovernanceSubsystem:
         self.cache_max_bytes = cache_max_bytes if cache_max_bytes is not None else DEFAULT_MAX_BYTES
         self.flush_interval_s = flush_interval_s if flush_interval_s is not None else USAGE_FLUSH_INTERVAL_S
         self.clock: Callable[[], float] = clock or time.time
-        self.energy_per_kwh = 0.0
         self.store: SqliteGovernanceStore
         self.directory: Directory
         self.writer: BatchWriter[UsageRecord]
@@ -104,7 +102,6 @@ class GovernanceSubsystem:
 
     async def start(self, coord: Coordinator) -> None:
         self.clock = self._clock_override or coord.clock
-        self.energy_per_kwh = coord.config.node_pricing.energy_per_kwh
         gov_cfg = coord.config.governance
         if self._cache_max_bytes_override is None:
             self.cache_max_bytes = gov_cfg.cache_max_bytes
@@ -156,11 +153,6 @@ class GovernanceSubsystem:
 
     def record(self, usage: UsageRecord) -> None:
         self.governance.record(usage)
-
-    # -- pricing ---------------------------------------------------------------------------------
-
-    def energy_cost_usd(self, power_w: float | None, duration_s: float) -> float:
-        return energy_cost_usd(power_w, duration_s, self.energy_per_kwh)
 
 
 def as_gateway_contracts(sub: GovernanceSubsystem) -> tuple[Authenticator, Governor]:

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from shareai.coordinator.fleet.liveness import NodeStatus, is_alive, offline_at, status_of, sweep_period_s
+from shareai.coordinator.fleet.liveness import NodeStatus, is_alive, status_of, sweep_period_s
 
 
 def test_alive_until_patience_times_interval() -> None:
     assert is_alive(100.0, 115.0, 5.0, 3)
     assert not is_alive(100.0, 115.001, 5.0, 3)
-    assert offline_at(100.0, 5.0, 3) == 115.0
 
 
 def test_status_precedence() -> None:
