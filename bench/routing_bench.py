@@ -46,13 +46,10 @@ import shareai
 from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
 from shareai.coordinator.fleet.nodes import NodeRecord
 from shareai.coordinator.fleet.registry import Registry
-from shareai.coordinator.gateway.forward import Forwarder
-from shareai.coordinator.gateway.metrics import GatewayMetrics
-from shareai.coordinator.gateway.metrics import Registry as MetricsRegistry
+from shareai.coordinator.gateway.health import RouteHealth
 from shareai.coordinator.gateway.policy import RouteContext
 from shareai.coordinator.gateway.router import Router
 from shareai.coordinator.gateway.settings import GatewaySettings
-from shareai.coordinator.gateway.stats import StatsBook
 from shareai.coordinator.gateway.targets import CHAT, Catalog, Target
 from shareai.coordinator.interfaces import Principal
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
@@ -68,17 +65,15 @@ def routing_decision(config: CoordinatorConfig, registry: Registry,
                      session: aiohttp.ClientSession) -> Callable[[Principal], Target | None]:
     """One request's routing decision as the gateway makes it (`GatewayAPI._pipeline` up to forwarding)."""
     settings = GatewaySettings(clock=lambda: NOW)
-    stats = StatsBook()
-    metrics = GatewayMetrics(MetricsRegistry(), lambda: 0.0, lambda: 0.0)
-    forwarder = Forwarder(session, settings, metrics, stats, {}, {})
-    router = Router(Catalog(config, registry, node_timeout_s=settings.node_timeout_s), forwarder, POLICY)
+    router = Router(Catalog(config, registry, node_timeout_s=settings.node_timeout_s), RouteHealth(settings), POLICY)
     ctx = RouteContext(stream=False, prompt_tokens=8, max_tokens=64)
 
     def decide(principal: Principal) -> Target | None:
-        if not router.catalog.known(MODEL, principal):
+        routes = router.catalog.lookup(MODEL, principal)
+        if not routes.known:
             return None
         policy = router.resolve_policy(principal, None)
-        targets = router.candidates(model=MODEL, principal=principal, endpoint=CHAT, policy=policy, pin=None,
+        targets = router.candidates(routes, principal=principal, endpoint=CHAT, policy=policy, pin=None,
                                     ctx=ctx, body=BODY)
         return targets[0] if targets else None
 
