@@ -9,6 +9,7 @@ import sys
 # name -> module with `main(argv: list[str]) -> int`
 BENCHES = {
     "agent": "bench.agent_bench",
+    "failover": "bench.failover_bench",
     "fleet": "bench.fleet_bench",
     "gateway": "bench.gateway_bench",
     "routing": "bench.routing_bench",

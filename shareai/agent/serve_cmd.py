@@ -24,6 +24,7 @@ from typing import Any
 
 import typer
 
+from shareai import aio
 from shareai.agent.config import BUNDLED, AgentConfig, ConfigError, ModelSpec, load_config
 from shareai.agent.server import AgentServer
 from shareai.agent.slots import ModelPool, load_pools
@@ -152,6 +153,6 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     log.info("config: %s", cfg.masked())
-    code = asyncio.run(run_server(cfg, grace_s=grace))
+    code = aio.run(run_server(cfg, grace_s=grace))
     if code:
         raise typer.Exit(code)

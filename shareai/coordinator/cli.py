@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from shareai import aio
 from shareai.coordinator.admin_client import TLS_CA_ENV
 from shareai.coordinator.config import ConfigError, load_config
 
@@ -103,7 +104,7 @@ def serve(
             await coord.stop()
 
     try:
-        asyncio.run(main())
+        aio.run(main())
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -26,6 +26,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from shareai.wire import jsonc
+
 
 class OpenAIError(Exception):
     """Base of every client-visible error; `status` is the HTTP status it maps to."""
@@ -50,6 +52,10 @@ class OpenAIError(Exception):
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, type=self.type, param=self.param, code=self.code)
+
+    def body_bytes(self) -> bytes:
+        """`body()` encoded as compact JSON (the HTTP error body and the SSE error frame)."""
+        return jsonc.dumps_bytes(self.body())
 
 
 def error_body(

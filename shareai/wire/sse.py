@@ -6,10 +6,10 @@ arbitrary byte chunking (a frame may arrive split over several network reads).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from shareai.wire import jsonc
 from shareai.wire.errors import OpenAIError
 
 DONE = b"data: [DONE]\n\n"
@@ -23,14 +23,14 @@ SSE_HEADERS = {
 
 
 def frame(payload: dict[str, Any] | str) -> bytes:
-    """One `data:` frame; dicts are JSON-encoded compactly."""
-    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-    return f"data: {data}\n\n".encode()
+    """One `data:` frame; dicts are JSON-encoded compactly (UTF-8, through `jsonc`)."""
+    data = payload.encode() if isinstance(payload, str) else jsonc.dumps_bytes(payload)
+    return b"data: " + data + b"\n\n"
 
 
 def error_frame(err: OpenAIError) -> bytes:
     """The frame sent when a stream fails after it started (the status line is already gone)."""
-    return frame(err.body())
+    return b"data: " + err.body_bytes() + b"\n\n"
 
 
 class SSEParser:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import typer
 
+from shareai import aio
 from shareai.agent.config import AgentConfig, ConfigError, load_config
 from shareai.agent.control.identity import IdentityError, NodeIdentity, default_data_dir, load_identity
 from shareai.agent.control.session import NodeRefused
@@ -135,7 +136,7 @@ def run_command(
     except (ConfigError, ControlConfigError) as exc:
         raise _fail(str(exc), 2) from None
     log.info("config: %s control: %s", cfg.masked(), _masked(c))
-    raise typer.Exit(asyncio.run(_run(cfg, ident)))
+    raise typer.Exit(aio.run(_run(cfg, ident)))
 
 
 def _masked(c: ControlConfig) -> dict[str, object]:
