@@ -15,7 +15,6 @@ or not, so reports show failures per route too, stamped with the injected wall c
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -41,8 +40,9 @@ from shareai.coordinator.interfaces import (
     Principal,
     UsageRecord,
 )
+from shareai.wire import jsonc
 from shareai.wire.errors import AccountingBacklog, ModelNotFound, OpenAIError, PermissionDenied, ServerError
-from shareai.wire.http import bearer_token, read_json
+from shareai.wire.http import bearer_token, json_response, read_json
 from shareai.wire.sse import SSE_HEADERS
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class GatewayAPI:
     async def list_models(self, request: web.Request) -> web.Response:
         principal = await self.auth.authenticate(bearer_token(request))
         names = self.router.catalog.model_names(principal)
-        return web.json_response({"object": "list", "data": [_model_object(n) for n in names]},
+        return json_response({"object": "list", "data": [_model_object(n) for n in names]},
                                  headers=self._rate_headers(principal))
 
     async def get_model(self, request: web.Request) -> web.Response:
@@ -133,7 +133,7 @@ class GatewayAPI:
             err = ModelNotFound(model)
             err.headers.update(self._rate_headers(principal))
             raise err
-        return web.json_response(_model_object(model), headers=self._rate_headers(principal))
+        return json_response(_model_object(model), headers=self._rate_headers(principal))
 
     # -- generation -----------------------------------------------------------------------------
 
@@ -244,7 +244,7 @@ class GatewayAPI:
         principal, parsed, admission = ctx.require()
         trace = ctx.trace
         try:
-            decoded = json.loads(reply.body)
+            decoded = jsonc.loads(reply.body)
         except (ValueError, RecursionError):  # not JSON, or nested past what Python decodes: passed on as is
             decoded = None
         answer = decoded if isinstance(decoded, dict) else None
@@ -259,7 +259,7 @@ class GatewayAPI:
             # Clients see the public name they asked for, never a provider's upstream name or a
             # node's: re-encoded only when the upstream said something else.
             answer["model"] = parsed.model
-            body = json.dumps(answer, separators=(",", ":")).encode()
+            body = jsonc.dumps_bytes(answer)
         prompt, completion = _usage(answer)
         cost = reply.target.cost(prompt, completion, time.monotonic() - trace.started)
         admission.settle(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
@@ -357,7 +357,7 @@ class GatewayAPI:
         headers = {**admission.headers, **trace.headers(), "x-shareai-cost-usd": "0", "x-shareai-cache": "hit"}
         self._account(ctx, 200, None, 0.0, usage=_usage(hit.body), cache_hit=True)
         if not parsed.stream:
-            return web.json_response(hit.body, headers=headers)
+            return json_response(hit.body, headers=headers)
         resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
         try:
             await resp.prepare(ctx.request)

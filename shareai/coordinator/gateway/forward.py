@@ -25,7 +25,6 @@ updated from each outcome.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ import aiohttp
 from shareai.coordinator.gateway.health import RouteHealth
 from shareai.coordinator.gateway.metrics import GatewayMetrics
 from shareai.coordinator.gateway.targets import PATHS, Target
+from shareai.wire import jsonc
 from shareai.wire.errors import NoTargetAvailable, OpenAIError, UpstreamFailed, UpstreamTimeout
 
 PASS_THROUGH = frozenset({400, 413, 422})  # deterministic client errors: another target would say the same
@@ -101,8 +101,8 @@ def unsupported_param(status: int, raw: bytes) -> str | None:
     if status != 400:
         return None
     try:
-        decoded = json.loads(raw)
-    except ValueError:
+        decoded = jsonc.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, or a hostile upstream's deep nesting
         return None
     err = decoded.get("error") if isinstance(decoded, dict) else None
     if not isinstance(err, dict) or err.get("code") not in UNSUPPORTED_CODES:
@@ -182,7 +182,7 @@ class Forwarder:
         headers = {"Content-Type": "application/json"}
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        return self.session.post(target.base_url + PATHS[endpoint], data=json.dumps(payload).encode(), headers=headers)
+        return self.session.post(target.base_url + PATHS[endpoint], data=jsonc.dumps_bytes(payload), headers=headers)
 
     @staticmethod
     def _status_failure(status: int, headers: Any) -> _Failed:

@@ -19,7 +19,6 @@ and `[DONE]`. An upstream that honours `max_tokens` never reaches this.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from shareai.coordinator.gateway.forward import StreamStart
+from shareai.wire import jsonc
 from shareai.wire.errors import OpenAIError, UpstreamFailed, UpstreamTimeout
 from shareai.wire.sse import DONE, SSEParser, error_frame, frame
 
@@ -164,7 +164,7 @@ def _cap_frames(last: dict[str, Any], open_choices: set[int], cap: Cap, include_
 def _filter(event: str, include_usage: bool, result: RelayResult, model: str | None,
             cap: Cap | None = None, state: _CapState | None = None) -> bytes | None:
     try:
-        obj = json.loads(event)
+        obj = jsonc.loads(event)
     except (ValueError, RecursionError):  # not JSON, or a hostile upstream's deep nesting: relayed as is
         return frame(event)
     if not isinstance(obj, dict):
