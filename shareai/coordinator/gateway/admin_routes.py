@@ -11,26 +11,23 @@ Fault changes are audited.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from shareai.coordinator.gateway.breaker import CLOSED
 from shareai.coordinator.gateway.forward import Forwarder
 from shareai.coordinator.gateway.targets import CHAT, Catalog
-from shareai.coordinator.interfaces import Principal
+from shareai.coordinator.interfaces import Host, Principal
 from shareai.wire.errors import InvalidRequest, NotFound
 from shareai.wire.http import read_json
-
-if TYPE_CHECKING:
-    from shareai.coordinator.app import Coordinator
 
 # Admin sees every org's nodes and every provider.
 _ADMIN = Principal(key_id="admin", org=None)
 
 
 class GatewayAdmin:
-    def __init__(self, coord: Coordinator, catalog: Catalog, forwarder: Forwarder) -> None:
+    def __init__(self, coord: Host, catalog: Catalog, forwarder: Forwarder) -> None:
         self._coord = coord
         self._catalog = catalog
         self._forwarder = forwarder
