@@ -56,7 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench all
 
 smoke: $(STAMP)
-	$(BIN)/python -m shareai.coordinator.smoke_local
+	$(BIN)/python -m shareai.smoke_local
 
 ## The agent wheel a coordinator serves (the same bytes it builds on first request), and its SHA-256.
 dist: $(STAMP)

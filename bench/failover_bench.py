@@ -123,7 +123,7 @@ def serve_gateway(a_url: str, b_url: str, data_dir: str, port_file: str) -> None
     import logging
 
     from shareai import aio
-    from shareai.coordinator.app import Coordinator
+    from shareai.coordinator.compose import build_coordinator
     from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
 
     logging.basicConfig(level=logging.WARNING)
@@ -135,7 +135,7 @@ def serve_gateway(a_url: str, b_url: str, data_dir: str, port_file: str) -> None
                             providers=providers).validate()
 
     async def main() -> None:
-        coord = Coordinator(cfg, admin_key=ADMIN_KEY)
+        coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
         await coord.start()
         _write_port(port_file, coord.http_port)
         stop = asyncio.Event()

@@ -93,7 +93,7 @@ def serve_upstream(port_file: str) -> None:
 def serve_gateway(upstream_url: str, data_dir: str, port_file: str) -> None:
     import logging
 
-    from shareai.coordinator.app import Coordinator
+    from shareai.coordinator.compose import build_coordinator
     from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
 
     logging.basicConfig(level=logging.WARNING)
@@ -105,7 +105,7 @@ def serve_gateway(upstream_url: str, data_dir: str, port_file: str) -> None:
     ).validate()
 
     async def main() -> None:
-        coord = Coordinator(cfg, admin_key=ADMIN_KEY)
+        coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
         await coord.start()
         _write_port(port_file, coord.http_port)
         stop = asyncio.Event()

@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig
-from shareai.coordinator.governance import GovernanceSubsystem
 from shareai.coordinator.governance.reports import GROUPS, ReportQuery, default_since
 from shareai.coordinator.governance.sqlite_store import SqliteGovernanceStore, insert_usage
 from shareai.coordinator.interfaces import UsageRecord
@@ -213,10 +213,11 @@ async def _seed(coord: Coordinator, n: int, now: float) -> None:
 
 async def _measure(n: int, by: str, repeat: int) -> dict[str, list[dict[str, Any]]]:
     with tempfile.TemporaryDirectory(prefix="shareai-usage-bench-") as tmp:
-        gov = GovernanceSubsystem()
         cfg = CoordinatorConfig(http_host="127.0.0.1", http_port=0, grpc_host="127.0.0.1", grpc_port=0,
                                 data_dir=Path(tmp) / "data", api_keys=["bench-key"])
-        coord = Coordinator(cfg, subsystems=[gov], admin_key="sa-admin-bench-key-0123456789")
+        coord = build_coordinator(cfg, admin_key="sa-admin-bench-key-0123456789")
+        gov = coord.governance
+        assert gov is not None
         await coord.start()
         try:
             now = time.time()

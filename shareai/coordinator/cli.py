@@ -59,7 +59,7 @@ def serve(
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run the coordinator (gRPC control plane + HTTP API) until SIGTERM or Ctrl-C."""
-    from shareai.coordinator.app import Coordinator
+    from shareai.coordinator.compose import build_coordinator
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -91,7 +91,7 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        coord = Coordinator(cfg)
+        coord = build_coordinator(cfg)
         await coord.start()
         if coord.admin.generated_key:
             typer.echo(f"Admin key (shown once, stored hashed): {coord.admin.generated_key}", err=True)

@@ -34,6 +34,8 @@
     api_keys = ["${GATEWAY_KEY}"]   # bootstrap gateway keys until orgs and keys exist
 
     [governance]
+    enabled = true                  # false: no orgs, limits, quotas or accounting; only the admin key
+                                    # and [auth] api_keys get in (logged at start as a warning)
     cache_max_bytes = 67108864      # response cache bound (LRU by bytes, all orgs together); 0 disables
     usage_flush_interval_s = 0.5    # usage records reach SQLite at least this often (0 < x <= 1.0):
                                     # after `kill -9` at most this window of records is missing
@@ -101,6 +103,7 @@ class NodePricing:
 
 @dataclass(slots=True)
 class GovernanceConfig:
+    enabled: bool = True
     cache_max_bytes: int = 64 * 1024 * 1024
     usage_flush_interval_s: float = 0.5
 
@@ -261,10 +264,11 @@ def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
     )
     cfg.node_networks = _networks(get(nodes, "allowed_networks", list, "nodes", []))
     gov = _table(doc, "governance")
-    unknown_gov = set(gov) - {"cache_max_bytes", "usage_flush_interval_s"}
+    unknown_gov = set(gov) - {"enabled", "cache_max_bytes", "usage_flush_interval_s"}
     if unknown_gov:
         raise ConfigError(f"governance: unknown key(s) {sorted(unknown_gov)}")
     cfg.governance = GovernanceConfig(
+        enabled=get(gov, "enabled", bool, "governance", cfg.governance.enabled),
         cache_max_bytes=get(gov, "cache_max_bytes", int, "governance", cfg.governance.cache_max_bytes),
         usage_flush_interval_s=get(gov, "usage_flush_interval_s", float, "governance",
                                     cfg.governance.usage_flush_interval_s),

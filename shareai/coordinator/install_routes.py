@@ -33,18 +33,17 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import grpc
 from aiohttp import web
 
 from shareai import __version__
 from shareai.coordinator.agent_wheel import AgentWheel, WheelBuildError, build_wheel, wheel_filename
+from shareai.coordinator.config import CoordinatorConfig
+from shareai.coordinator.interfaces import Host
 from shareai.coordinator.store.db import Schema
 from shareai.wire.errors import InvalidRequest, OpenAIError
-
-if TYPE_CHECKING:
-    from shareai.coordinator.app import Coordinator
 
 DATA_PACKAGE = "shareai.installers_data"
 
@@ -161,29 +160,39 @@ class InstallSubsystem:
     name = "install"
     schemas: tuple[Schema, ...] = ()
 
-    def __init__(self) -> None:
-        self._coord: Coordinator | None = None
+    def __init__(self, config: CoordinatorConfig) -> None:
+        self._config = config
+        self._host: Host | None = None  # for the bound gRPC port, known only once the server is up
         self._wheel: AgentWheel | None = None
         self._wheel_error = ""
         self._unbuildable = False
         self._wheel_lock = asyncio.Lock()
 
-    async def start(self, coord: Coordinator) -> None:
-        self._coord = coord
+    async def start(self, host: Host) -> None:
+        self._host = host
+        self.add_routes(host.http_app)
+
+    def add_routes(self, app: web.Application) -> None:
         for route in SCRIPTS:
-            coord.http_app.router.add_get(route, self._serve)
-        coord.http_app.router.add_get(WHEEL_ROUTE, self._serve_wheel)
-        coord.http_app.router.add_get(SHA256_ROUTE, self._serve_wheel)
+            app.router.add_get(route, self._serve)
+        app.router.add_get(WHEEL_ROUTE, self._serve_wheel)
+        app.router.add_get(SHA256_ROUTE, self._serve_wheel)
+
+    def grpc_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        return []
+
+    def add_grpc_services(self, server: grpc.aio.Server) -> None:
+        pass
 
     async def close(self) -> None:
         async with self._wheel_lock:  # a build in its thread finishes before the data dir may go
-            self._coord = None
+            self._host = None
 
     async def agent_wheel(self) -> AgentWheel | None:
         """The wheel of this process's shareai, built once (single-flight, off the event loop)."""
         async with self._wheel_lock:
-            if self._wheel is None and not self._unbuildable and self._coord is not None:
-                out = self._coord.config.data_dir / "agent-dist"
+            if self._wheel is None and not self._unbuildable and self._host is not None:
+                out = self._config.data_dir / "agent-dist"
                 try:
                     self._wheel = await asyncio.to_thread(build_wheel, out)
                     log.info("agent wheel %s sha256 %s", self._wheel.filename, self._wheel.sha256)
@@ -205,16 +214,16 @@ class InstallSubsystem:
                                                      "Cache-Control": "no-store"})
 
     async def _serve(self, request: web.Request) -> web.Response:
-        assert self._coord is not None
+        assert self._host is not None
         filename, content_type = SCRIPTS[request.path]
         wheel = None if filename == "install.sh" else await self.agent_wheel()
         addresses = advertised_addresses(
-            public_url=self._coord.config.public_url,
+            public_url=self._config.public_url,
             host_header=request.headers.get("Host"),
             scheme=request.scheme,
-            grpc_port=self._coord.grpc_port,
-            public_grpc=self._coord.config.public_grpc,
-            tls=self._coord.config.tls,
+            grpc_port=self._host.grpc_port,
+            public_grpc=self._config.public_grpc,
+            tls=self._config.tls,
         )
         return web.Response(text=render(filename, addresses, wheel), content_type=content_type, charset="utf-8",
                             headers={"Cache-Control": "no-store"})

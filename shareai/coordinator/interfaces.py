@@ -1,18 +1,28 @@
 """The contracts between the coordinator's subsystems.
 
     fleet (control plane)  ──NodeDirectory──▶  gateway  ◀──Governor──  governance
-                                                  │
-                                             UsageRecord ──▶ governance (accounting)
+          ▲    │                                  │
+    OrgLookup  └──RetireOrg──▶ governance    UsageRecord ──▶ governance (accounting)
 
-The gateway depends only on these protocols, so it is tested with small in-test implementations
-and wired to the real fleet registry and governance in `app.py`.
+Every subsystem depends only on these protocols and on `Host` (what the coordinator process
+gives it at start), never on the concrete `Coordinator`, so it is tested with small in-test
+implementations. `compose.build_coordinator` is the one place that wires the real ones together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # types only: these modules sit below this one and never import it back
+    import grpc
+    from aiohttp import web
+
+    from shareai.coordinator.admin import AdminAuth
+    from shareai.coordinator.audit import AuditLog
+    from shareai.coordinator.config import CoordinatorConfig
+    from shareai.coordinator.store.db import Database, Schema
 
 from shareai.coordinator.price import Price
 
@@ -131,4 +141,55 @@ class Governor(Protocol):
 
     def record(self, usage: UsageRecord) -> None:
         """Never blocks: goes through the accounting buffer."""
+        ...
+
+    def rate_headers(self, principal: Principal) -> dict[str, str]:
+        """Current `x-ratelimit-*` headers of a principal, consuming nothing (answers before
+        admission: 404, 403, `GET /v1/models`). `{}` where no limits apply."""
+        ...
+
+
+class OrgLookup(Protocol):
+    """Whether an org exists (the fleet refuses enrollment tokens for unknown orgs)."""
+
+    def org_exists(self, org: str) -> bool:
+        ...
+
+
+# Deleting an org revokes its fleet tokens and nodes: (actor, org) -> details for the answer.
+RetireOrg = Callable[[str, str], Awaitable[dict[str, Any]]]
+
+
+class Host(Protocol):
+    """What the coordinator process gives a subsystem at start (`app.Coordinator` is one)."""
+
+    config: CoordinatorConfig
+    clock: Callable[[], float]
+    db: Database
+    audit: AuditLog
+    admin: AdminAuth
+    http_app: web.Application
+    grpc_port: int  # 0 until the gRPC server is bound (read it at request time)
+
+
+class Subsystem(Protocol):
+    """One part of the coordinator, started in order and closed in reverse by `app.Coordinator`.
+
+    `start` loads state and adds HTTP routes; then the gRPC server is built with every
+    subsystem's `grpc_interceptors()` (interceptors are fixed at construction) and each adds its
+    services with `add_grpc_services`. A subsystem without gRPC returns `[]` and does nothing."""
+
+    name: str
+    schemas: tuple[Schema, ...]
+
+    async def start(self, host: Host) -> None:
+        ...
+
+    def grpc_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        ...
+
+    def add_grpc_services(self, server: grpc.aio.Server) -> None:
+        ...
+
+    async def close(self) -> None:
         ...

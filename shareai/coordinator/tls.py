@@ -9,6 +9,7 @@ match the certificate is one clear line (`TlsError`), not a handshake failure on
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -53,3 +54,18 @@ def http_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:
 
 def load_server_tls(cert: Path, key: Path) -> tuple[grpc.ServerCredentials, ssl.SSLContext]:
     return server_credentials(cert, key), http_ssl_context(cert, key)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTls:
+    """The loaded TLS material of both planes, or none (`ServerTls.load(None, None)`)."""
+
+    grpc: grpc.ServerCredentials | None
+    http: ssl.SSLContext | None
+
+    @classmethod
+    def load(cls, cert: Path | None, key: Path | None) -> ServerTls:
+        if cert is None or key is None:
+            return cls(None, None)
+        grpc_creds, http_ssl = load_server_tls(cert, key)
+        return cls(grpc_creds, http_ssl)

@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 
 from bench.fleet_bench import ADMIN_KEY, _admin, offline_events
-from shareai.coordinator.app import Coordinator, default_subsystems
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
@@ -24,7 +24,7 @@ INTERVAL_S, PATIENCE = 0.2, 1
 async def test_the_dead_node_figure_is_the_coordinators_own_offline_event(tmp_path: Path) -> None:
     cfg = CoordinatorConfig(http_port=0, grpc_port=0, data_dir=tmp_path / "coord", heartbeat_interval_s=INTERVAL_S,
                             patience=PATIENCE).validate()
-    coord = Coordinator(cfg, subsystems=default_subsystems(), admin_key=ADMIN_KEY)
+    coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
     await coord.start()
     try:
         start = time.time()

@@ -19,7 +19,8 @@ import aiohttp
 import openai
 import pytest
 
-from shareai.coordinator.app import Coordinator, default_subsystems
+from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel, parse_config
 from shareai.testing.fake_provider import FakeProvider
 from tests.coordinator.fleet.conftest import self_signed_cert
@@ -48,7 +49,7 @@ async def tls_coord(tmp_path: Path, fake: FakeProvider) -> AsyncIterator[tuple[C
         providers=[ProviderConfig(name="provider-a", base_url=fake.base_url, api_keys=["k"],
                                   models=[ProviderModel("gemma", "gemma")])],
     ).validate()
-    coord = Coordinator(cfg, subsystems=default_subsystems(), admin_key=ADMIN_KEY)
+    coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
     await coord.start()
     try:
         yield coord, cert
@@ -149,8 +150,8 @@ def _listening(port: int) -> set[str]:
 async def test_grpc_binds_loopback_unless_told_otherwise(tmp_path: Path) -> None:
     assert parse_config({}).grpc_host == "127.0.0.1"
     assert parse_config({"server": {"grpc_host": "0.0.0.0"}}).grpc_host == "0.0.0.0"
-    coord = Coordinator(CoordinatorConfig(http_port=0, grpc_port=0, data_dir=tmp_path / "coord"),
-                        subsystems=default_subsystems(), admin_key=ADMIN_KEY)
+    coord = build_coordinator(CoordinatorConfig(http_port=0, grpc_port=0, data_dir=tmp_path / "coord"),
+                              admin_key=ADMIN_KEY)
     await coord.start()
     try:
         assert _listening(coord.grpc_port) == {"127.0.0.1"}

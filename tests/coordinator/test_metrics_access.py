@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from shareai.coordinator.app import Coordinator, default_subsystems
+from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import ConfigError, CoordinatorConfig, parse_config
 
 ADMIN_KEY = "sa-admin-metrics-test-0123456789"
@@ -27,7 +28,7 @@ async def start(tmp_path: Path) -> AsyncIterator[Start]:
     async def make(**server: Any) -> Coordinator:
         cfg = CoordinatorConfig(http_port=0, grpc_port=0, data_dir=tmp_path / f"c{len(started)}",
                                 api_keys=["sk-bootstrap-metrics"], **server).validate()
-        coord = Coordinator(cfg, subsystems=default_subsystems(), admin_key=ADMIN_KEY)
+        coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
         await coord.start()
         started.append(coord)
         return coord

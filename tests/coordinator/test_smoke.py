@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
 from shareai.coordinator.smoke import Row, Smoke, all_passed, render
 from shareai.testing.fake_provider import FakeProvider
@@ -20,7 +20,7 @@ ADMIN = "sa-admin-smoke-test-key"
 @pytest.mark.llama
 def test_make_smoke_deployment_passes_all_five_checks(tmp_path: Path) -> None:
     """Coordinator, two fake providers and a real llama.cpp node enrolled by token, as processes."""
-    out = subprocess.run([sys.executable, "-m", "shareai.coordinator.smoke_local", "--quiet", "--data",
+    out = subprocess.run([sys.executable, "-m", "shareai.smoke_local", "--quiet", "--data",
                           str(tmp_path / "stack")], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "5 passed, 0 failed" in out.stdout
@@ -40,11 +40,11 @@ async def _smoke_one_provider(tmp_path: Path, admin_key: str | None) -> tuple[li
                                 data_dir=tmp_path / "c", api_keys=["sk-smoke"],
                                 providers=[ProviderConfig("provider-a", a.base_url, ["k"],
                                                           models=[ProviderModel("m", "m", 0.1, 0.2)])]).validate()
-        coord = Coordinator(cfg, admin_key=ADMIN)
+        coord = build_coordinator(cfg, admin_key=ADMIN)
         await coord.start()
         try:
             rows = await Smoke(coord.url, "sk-smoke", admin_key=admin_key, model="m", timeout_s=30).run()
-            orgs: list[object] = await coord.subsystem("governance").store.orgs()
+            orgs: list[object] = await coord.governance.store.orgs()
         finally:
             await coord.stop()
     return rows, orgs

@@ -21,7 +21,8 @@ from shareai.agent.backends.fake import FakeBackend
 from shareai.agent.control.enroll import enroll
 from shareai.agent.control.node import NodeAgent
 from shareai.agent.slots import ModelPool
-from shareai.coordinator.app import Coordinator, default_subsystems
+from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import ProviderConfig, ProviderModel
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.testing.fake_provider import FakeProvider
@@ -66,7 +67,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         # The provider is free and the nodes are expensive: "cheapest" would pick the provider.
         cfg.providers = [ProviderConfig(name="provider-a", base_url=provider.base_url, api_keys=["pk-test"],
                                         models=[ProviderModel(MODEL, MODEL, 0.0, 0.0)])]
-        coord = Coordinator(cfg, subsystems=default_subsystems(), admin_key=ADMIN_KEY)
+        coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
         await coord.start()
         agents: list[NodeAgent] = []
         try:
@@ -84,7 +85,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
                 await agent.start()
                 agents.append(agent)
                 orgs.append(Org(name, key, ident.node_id, backend))
-            directory = coord.subsystem("fleet").directory
+            directory = coord.fleet.directory
             for org in orgs:
                 await until(lambda o=org: directory.routes_for(MODEL, o.name), what=f"{org.name}'s node")
             yield World(coord, provider, orgs[0], orgs[1])

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shareai.coordinator.app import Coordinator, default_subsystems
+from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig
 
 ADMIN_KEY = "sa-admin-installer-test"
@@ -57,7 +58,7 @@ def pip_env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 async def coord(tmp_path: Path) -> AsyncIterator[Coordinator]:
     cfg = CoordinatorConfig(http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=tmp_path / "coord")
-    c = Coordinator(cfg, subsystems=default_subsystems(), admin_key=ADMIN_KEY)
+    c = build_coordinator(cfg, admin_key=ADMIN_KEY)
     await c.start()
     yield c
     await c.stop()

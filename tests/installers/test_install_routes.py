@@ -17,7 +17,8 @@ import aiohttp
 import pytest
 
 from shareai import __version__
-from shareai.coordinator.app import Coordinator, default_subsystems
+from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.install_routes import (
     PS1_MARKERS,
@@ -30,6 +31,7 @@ from shareai.coordinator.install_routes import (
 )
 from shareai.wire.errors import InvalidRequest
 from tests.coordinator.fleet.conftest import self_signed_cert
+from tests.coordinator.parts import install_coordinator
 from tests.installers.paths import DATA
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -38,7 +40,7 @@ TIMEOUT = aiohttp.ClientTimeout(total=10)
 @pytest.fixture
 async def coord(tmp_path: Path) -> AsyncIterator[Coordinator]:
     cfg = CoordinatorConfig(http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=tmp_path / "coord")
-    c = Coordinator(cfg, subsystems=[InstallSubsystem()], admin_key="sa-admin-test")
+    c = install_coordinator(cfg, admin_key="sa-admin-test")
     await c.start()
     yield c
     await c.stop()
@@ -61,8 +63,9 @@ def unfill(text: str) -> str:
     return "\n".join(lines)
 
 
-def test_install_is_a_default_subsystem() -> None:
-    assert "install" in [s.name for s in default_subsystems()]
+def test_install_is_part_of_the_composed_coordinator(tmp_path: Path) -> None:
+    coord = build_coordinator(CoordinatorConfig(data_dir=tmp_path / "coord"), admin_key="sa-admin-test")
+    assert isinstance(coord.parts.install, InstallSubsystem) and coord.parts.install in coord.subsystems
 
 
 @pytest.mark.parametrize("route", sorted(SCRIPTS))
@@ -101,7 +104,7 @@ async def test_a_tls_coordinator_serves_scripts_that_default_to_tls(tmp_path: Pa
     cert, key = self_signed_cert(tmp_path / "tls")
     cfg = CoordinatorConfig(http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=tmp_path / "coord",
                             tls_cert=cert, tls_key=key).validate()
-    coord = Coordinator(cfg, subsystems=[InstallSubsystem()], admin_key="sa-admin-test")
+    coord = install_coordinator(cfg, admin_key="sa-admin-test")
     await coord.start()
     try:
         for route in ("/install/ubuntu.sh", "/install/macos.sh"):

@@ -28,7 +28,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shareai.coordinator.app import Coordinator, default_subsystems
+from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig
 from tests.coordinator.fleet.conftest import self_signed_cert
 from tests.installers.conftest import ADMIN_KEY
@@ -47,7 +48,7 @@ def tls_cert(tmp_path: Path) -> tuple[Path, Path]:
 async def tls_coord(tmp_path: Path, tls_cert: tuple[Path, Path]) -> AsyncIterator[Coordinator]:
     cfg = CoordinatorConfig(http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=tmp_path / "coord-tls",
                             heartbeat_interval_s=1.0, tls_cert=tls_cert[0], tls_key=tls_cert[1]).validate()
-    c = Coordinator(cfg, subsystems=default_subsystems(), admin_key=ADMIN_KEY)
+    c = build_coordinator(cfg, admin_key=ADMIN_KEY)
     await c.start()
     yield c
     await c.stop()

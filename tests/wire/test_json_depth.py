@@ -11,9 +11,8 @@ import pytest
 
 from shareai.agent.backends.fake import FakeBackend
 from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
-from shareai.coordinator.gateway import GatewaySubsystem
-from shareai.coordinator.governance import GovernanceSubsystem
 from shareai.wire.http import MAX_JSON_DEPTH
 from tests.agent.helpers import pool_of, running
 
@@ -42,7 +41,7 @@ async def coord(tmp_path: Path) -> AsyncIterator[Coordinator]:
         providers=[ProviderConfig(name="provider-a", base_url="http://127.0.0.1:9/v1",
                                   models=[ProviderModel("gemma", "gemma", 1.0, 2.0)])],
     ).validate()
-    c = Coordinator(cfg, subsystems=[GovernanceSubsystem(), GatewaySubsystem()], admin_key=ADMIN_KEY)
+    c = build_coordinator(cfg, admin_key=ADMIN_KEY)
     await c.start()
     try:
         yield c

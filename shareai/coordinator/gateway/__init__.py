@@ -1,7 +1,8 @@
 """The coordinator's OpenAI-compatible gateway: routing policies, failover, breakers, providers and nodes.
 
-Public surface: `GatewaySubsystem` (plugs into `Coordinator`), `GatewaySettings` (tunables), and the
-fallbacks used when fleet or governance are absent (`fallbacks`).
+Public surface: `GatewaySubsystem` (built by `compose.build_coordinator` with its collaborators),
+`GatewaySettings` (tunables), and the fallbacks a deployment without governance is given explicitly
+(`fallbacks`).
 """
 
 from __future__ import annotations

@@ -11,25 +11,22 @@ Fault changes are audited.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from shareai.coordinator.gateway.health import RouteHealth
 from shareai.coordinator.gateway.targets import CHAT, Catalog
-from shareai.coordinator.interfaces import Principal
+from shareai.coordinator.interfaces import Host, Principal
 from shareai.wire.errors import InvalidRequest, NotFound
 from shareai.wire.http import read_json
-
-if TYPE_CHECKING:
-    from shareai.coordinator.app import Coordinator
 
 # Admin sees every org's nodes and every provider.
 _ADMIN = Principal(key_id="admin", org=None)
 
 
 class GatewayAdmin:
-    def __init__(self, coord: Coordinator, catalog: Catalog, health: RouteHealth) -> None:
+    def __init__(self, coord: Host, catalog: Catalog, health: RouteHealth) -> None:
         self._coord = coord
         self._catalog = catalog
         self._health = health

@@ -97,7 +97,6 @@ class GatewayAPI:
         self.max_body_bytes = max_body_bytes
         # Optional governor extension: the current `x-ratelimit-*` headers without consuming anything,
         # for answers given before admission (a limited org gets them on every answer).
-        self._peek_headers: Callable[[Principal], dict[str, str]] | None = getattr(governor, "rate_headers", None)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
@@ -118,7 +117,7 @@ class GatewayAPI:
     # -- models ---------------------------------------------------------------------------------
 
     def _rate_headers(self, principal: Principal) -> dict[str, str]:
-        return self._peek_headers(principal) if self._peek_headers is not None else {}
+        return self.governor.rate_headers(principal)
 
     async def list_models(self, request: web.Request) -> web.Response:
         principal = await self.auth.authenticate(bearer_token(request))

@@ -1,10 +1,12 @@
-"""What the gateway uses when the fleet or governance subsystems are not installed.
+"""What a deployment without governance runs instead, chosen explicitly, never found missing.
 
-    EmptyDirectory          no nodes: only providers route
+    EmptyDirectory          no nodes: only providers route (tests of a gateway without a fleet)
     StaticKeyAuthenticator  the admin key and config `[auth].api_keys`, as `Principal(org=None)`
     NoopGovernor            no limits, no cache; keeps the last N usage records in memory
+    AnyOrg                  every org name exists (fleet enrollment tokens without an org directory)
 
-They make the gateway usable (and testable) on its own; the real subsystems replace them.
+`compose.build_coordinator` uses the last three only when the config says `[governance] enabled =
+false`, and logs it at start; with governance on (the default) the real objects are passed.
 """
 
 from __future__ import annotations
@@ -79,3 +81,11 @@ class NoopGovernor:
 
     def record(self, usage: UsageRecord) -> None:
         self.records.append(usage)
+
+    def rate_headers(self, principal: Principal) -> dict[str, str]:
+        return {}
+
+
+class AnyOrg:
+    def org_exists(self, org: str) -> bool:
+        return True

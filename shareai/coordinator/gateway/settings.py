@@ -1,6 +1,6 @@
 """Tunables of the gateway that are not (yet) in the TOML config, with defaults that suit most fleets.
 
-    GatewaySubsystem(settings=GatewaySettings(breaker_cooldown_s=2.0, clock=fake_clock))
+    build_coordinator(config, gateway_settings=GatewaySettings(breaker_cooldown_s=2.0, clock=fake_clock))
 
 `clock` drives circuit breakers and key parking (monotonic seconds); tests pass a fake one.
 """

@@ -11,7 +11,7 @@
     governor.py      Governance (interfaces.Governor)
     reports.py       usage report grouping and percentiles
     routes.py        admin API under /admin/v1/
-    subsystem.py     GovernanceSubsystem, plugged into the Coordinator
+    subsystem.py     GovernanceSubsystem, built by `compose.build_coordinator`
     cli.py           org | key | limits | usage | audit verbs
 """
 

@@ -155,3 +155,14 @@ def parse_duration(text: str | float | int, param: str = "expires") -> float:
     if seconds <= 0:
         raise InvalidRequest(f"'{param}' must be a positive duration.", param=param)
     return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    """Tokens and cost of one org and key since some time (quota rebuild after a restart).
+    Cache hits are left out: the gateway settles them at zero, so they never used any quota."""
+
+    org: str | None
+    key_id: str
+    tokens: int
+    cost: float

@@ -8,7 +8,7 @@
     GET  /admin/v1/limits?org=               POST /admin/v1/limits {org, key, rpm, tpm, daily_tokens, ...}
     GET  /admin/v1/usage?by=&org=&key=&since=   GET  /admin/v1/audit?since=&action=&limit=
 
-Every route requires the admin key (`coord.admin.require`, 401 otherwise) and every change is
+Every route requires the admin key (`AdminAuth.require`, 401 otherwise) and every change is
 audited by the `Directory` with the actor. Bad input is a 400 naming the field.
 """
 
@@ -82,7 +82,8 @@ class GovernanceAdmin:
         self._flush_usage = flush_usage
         self._clock = clock
 
-    def add_routes(self, router: web.UrlDispatcher) -> None:
+    def add_routes(self, app: web.Application) -> None:
+        router = app.router
         router.add_get(f"{PREFIX}/orgs", self.list_orgs)
         router.add_post(f"{PREFIX}/orgs", self.create_org)
         router.add_post(f"{PREFIX}/orgs/{{name}}", self.update_org)

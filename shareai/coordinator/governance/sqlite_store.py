@@ -12,9 +12,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from shareai.coordinator.governance.models import ApiKey, Limits, Org
+from shareai.coordinator.governance.models import ApiKey, Limits, Org, UsageTotal
 from shareai.coordinator.governance.reports import ReportQuery, usage_report
-from shareai.coordinator.governance.store import UsageTotal
 from shareai.coordinator.interfaces import UsageRecord
 from shareai.coordinator.store.db import Database, Schema
 

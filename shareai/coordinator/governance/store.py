@@ -15,23 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shareai.coordinator.governance.models import ApiKey, Limits, Org
+from shareai.coordinator.governance.models import ApiKey, Limits, Org, UsageTotal
 from shareai.coordinator.governance.reports import ReportQuery
 from shareai.coordinator.interfaces import UsageRecord
-
-
-@dataclass(frozen=True, slots=True)
-class UsageTotal:
-    """Tokens and cost of one org and key since some time (quota rebuild after a restart).
-    Cache hits are left out: the gateway settles them at zero, so they never used any quota."""
-
-    org: str | None
-    key_id: str
-    tokens: int
-    cost: float
 
 
 class GovernanceStore(Protocol):
@@ -120,7 +108,7 @@ class MemoryGovernanceStore:
         return sorted(rows, key=lambda r: r.ts)
 
     async def usage_report(self, query: ReportQuery) -> dict[str, Any]:
-        from shareai.coordinator.governance.sqlite_store import report_over  # sqlite_store imports this module
+        from shareai.coordinator.governance.sqlite_store import report_over  # SQLite only when reporting
 
         return report_over(self._usage, query)
 

@@ -1,12 +1,14 @@
 """Governance as a coordinator subsystem: the gateway's `Authenticator` and `Governor` in one object.
 
-    gov = coord.subsystem("governance")
+    gov = GovernanceSubsystem(config, clock=clock, nodes=fleet.directory, retire_org=fleet.retire_org)
     principal = await gov.authenticate(token)
     admission = await gov.admit(principal, model=m, prompt_tokens=p, max_tokens=n)
     hit = gov.cache_get(principal, body); gov.cache_put(principal, body, CachedResponse(...))
     gov.record(UsageRecord(...))                            # buffered, flushed every 0.5 s
                                                             # ([governance] usage_flush_interval_s)
 
+Config is read at construction; its collaborators are passed in by `compose.build_coordinator`
+(the fleet's node view prices reservations, `retire_org` revokes a deleted org's nodes and tokens).
 At start it loads orgs, keys and limits into memory and rebuilds this day's and month's quota
 usage from the usage records, so caps hold across restarts. On close it drains the usage buffer
 (SIGTERM loses nothing; `kill -9` loses at most the last flush interval).
@@ -16,10 +18,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import grpc
+
+from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.governance.auth import KeyAuthenticator
-from shareai.coordinator.governance.cache import DEFAULT_MAX_BYTES, ResponseCache
+from shareai.coordinator.governance.cache import ResponseCache
 from shareai.coordinator.governance.directory import Directory
 from shareai.coordinator.governance.governor import Governance, GovernedAdmission
 from shareai.coordinator.governance.models import key_scope, org_scope
@@ -32,16 +37,16 @@ from shareai.coordinator.interfaces import (
     Authenticator,
     CachedResponse,
     Governor,
+    Host,
     NodeDirectory,
+    OrgLookup,
     Principal,
+    RetireOrg,
     UsageRecord,
 )
 from shareai.coordinator.price import Price
 from shareai.coordinator.store.buffer import BatchWriter
 from shareai.coordinator.store.db import Schema
-
-if TYPE_CHECKING:
-    from shareai.coordinator.app import Coordinator
 
 # Usage rows are flushed twice a second by default (`[governance] usage_flush_interval_s`, <= 1 s):
 # the `kill -9` loss bound is this interval plus one write.
@@ -63,36 +68,22 @@ async def rebuild_quotas(ledger: QuotaLedger, store: GovernanceStore, now: float
             ledger.load(org_scope(org), period, tokens, cost)
 
 
-def _fleet(coord: Coordinator) -> Any:
-    try:
-        return coord.subsystem("fleet")
-    except KeyError:
-        return None
-
-
-def _fleet_directory(coord: Coordinator) -> NodeDirectory | None:
-    """The fleet's live node view, when the coordinator runs a fleet (its prices bound reservations)."""
-    try:
-        fleet = coord.subsystem("fleet")
-    except KeyError:
-        return None
-    directory = getattr(fleet, "directory", fleet)
-    return directory if hasattr(directory, "routes_for") else None
-
-
 class GovernanceSubsystem:
     name = "governance"
     schemas: tuple[Schema, ...] = (GOVERNANCE_SCHEMA,)
 
-    def __init__(self, *, clock: Callable[[], float] | None = None, cache_max_bytes: int | None = None,
+    def __init__(self, config: CoordinatorConfig, *, nodes: NodeDirectory, retire_org: RetireOrg,
+                 clock: Callable[[], float] = time.time, cache_max_bytes: int | None = None,
                  flush_interval_s: float | None = None) -> None:
-        # None: the coordinator config's `[governance]` table decides at start (explicit values win).
-        self._clock_override = clock
-        self._cache_max_bytes_override = cache_max_bytes
-        self._flush_interval_override = flush_interval_s
-        self.cache_max_bytes = cache_max_bytes if cache_max_bytes is not None else DEFAULT_MAX_BYTES
-        self.flush_interval_s = flush_interval_s if flush_interval_s is not None else USAGE_FLUSH_INTERVAL_S
-        self.clock: Callable[[], float] = clock or time.time
+        # Explicit values win over the `[governance]` table (tests shorten the flush interval).
+        gov_cfg = config.governance
+        self.cache_max_bytes = cache_max_bytes if cache_max_bytes is not None else gov_cfg.cache_max_bytes
+        self.flush_interval_s = flush_interval_s if flush_interval_s is not None else gov_cfg.usage_flush_interval_s
+        self.clock = clock
+        self._prices = PriceBook.from_config(config)
+        self._bootstrap_keys = list(config.api_keys)
+        self._nodes = nodes
+        self._retire_org = retire_org
         self.store: SqliteGovernanceStore
         self.directory: Directory
         self.writer: BatchWriter[UsageRecord]
@@ -100,31 +91,29 @@ class GovernanceSubsystem:
         self.authenticator: KeyAuthenticator
         self.admin_api: GovernanceAdmin
 
-    async def start(self, coord: Coordinator) -> None:
-        self.clock = self._clock_override or coord.clock
-        gov_cfg = coord.config.governance
-        if self._cache_max_bytes_override is None:
-            self.cache_max_bytes = gov_cfg.cache_max_bytes
-        if self._flush_interval_override is None:
-            self.flush_interval_s = gov_cfg.usage_flush_interval_s
-        self.store = SqliteGovernanceStore(coord.db)
-        self.directory = await Directory.load(self.store, coord.audit, self.clock)
-        retire_org = getattr(_fleet(coord), "retire_org", None)  # deleting an org revokes its nodes and tokens
-        if retire_org is not None:
-            self.directory.org_delete_hooks.append(retire_org)
-        self.writer = BatchWriter(coord.db, insert_usage, name="usage", interval_s=self.flush_interval_s)
+    async def start(self, host: Host) -> None:
+        self.store = SqliteGovernanceStore(host.db)
+        self.directory = await Directory.load(self.store, host.audit, self.clock)
+        self.directory.org_delete_hooks.append(self._retire_org)  # deleting an org revokes its nodes and tokens
+        self.writer = BatchWriter(host.db, insert_usage, name="usage", interval_s=self.flush_interval_s)
         self.governance = Governance(
-            self.directory, prices=PriceBook.from_config(coord.config),
+            self.directory, prices=self._prices,
             cache=ResponseCache(self.cache_max_bytes, clock=time.monotonic), sink=self.writer, clock=self.clock,
-            nodes=_fleet_directory(coord),
+            nodes=self._nodes,
         )
         await rebuild_quotas(self.governance.ledger, self.store, self.clock())
         self.writer.start()
-        self.authenticator = KeyAuthenticator(self.directory, admin=coord.admin,
-                                              bootstrap_keys=coord.config.api_keys, clock=self.clock)
-        self.admin_api = GovernanceAdmin(self.directory, self.store, coord.audit, coord.admin,
+        self.authenticator = KeyAuthenticator(self.directory, admin=host.admin,
+                                              bootstrap_keys=self._bootstrap_keys, clock=self.clock)
+        self.admin_api = GovernanceAdmin(self.directory, self.store, host.audit, host.admin,
                                          self.writer.flush, self.clock)
-        self.admin_api.add_routes(coord.http_app.router)
+        self.admin_api.add_routes(host.http_app)
+
+    def grpc_interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        return []
+
+    def add_grpc_services(self, server: grpc.aio.Server) -> None:
+        pass
 
     async def close(self) -> None:
         await self.writer.close()
@@ -154,7 +143,13 @@ class GovernanceSubsystem:
     def record(self, usage: UsageRecord) -> None:
         self.governance.record(usage)
 
+    # -- OrgLookup (the fleet's enrollment tokens name an existing org) ----------------------------
 
-def as_gateway_contracts(sub: GovernanceSubsystem) -> tuple[Authenticator, Governor]:
-    """The subsystem is the gateway's `Authenticator` and `Governor` (checked statically by mypy)."""
-    return sub, sub
+    def org_exists(self, org: str) -> bool:
+        return org in self.directory.orgs
+
+
+def as_gateway_contracts(sub: GovernanceSubsystem) -> tuple[Authenticator, Governor, OrgLookup]:
+    """The subsystem is the gateway's `Authenticator` and `Governor` and the fleet's `OrgLookup`
+    (checked statically by mypy)."""
+    return sub, sub, sub

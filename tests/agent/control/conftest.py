@@ -48,7 +48,7 @@ async def until(cond: Callable[[], Any], timeout_s: float = 20.0, what: str = "c
 
 
 def fleet_of(coord: Coordinator) -> FleetService:
-    service = coord.subsystem("fleet").service
+    service = coord.fleet.service
     assert service is not None
     return service
 

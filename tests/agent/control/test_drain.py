@@ -26,7 +26,7 @@ async def test_drain_unroutes_at_once_and_the_agent_finishes_inflight_then_refus
         coord: Coordinator, ident: NodeIdentity) -> None:
     reply = " ".join(f"w{i}" for i in range(10))
     agent = make_agent(ident, pools=[fake_pool(slots=2, reply=reply, token_delay_s=0.03)])
-    directory = coord.subsystem("fleet").directory
+    directory = coord.fleet.directory
     fleet = fleet_of(coord)
     await agent.start()
     try:

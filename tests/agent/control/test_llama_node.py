@@ -26,7 +26,7 @@ async def test_llama_node_enrolls_registers_and_serves(coord: Coordinator, tmp_p
     agent = NodeAgent(cfg, ident, host_info=pb.HostInfo(hostname="gemma-box"), utilisation=Source())
     await agent.start()
     try:
-        directory = coord.subsystem("fleet").directory
+        directory = coord.fleet.directory
         await until(lambda: directory.routes_for("gemma-3-270m", "acme"), timeout_s=60.0, what="registration")
         (route,) = directory.routes_for("gemma-3-270m", "acme")
         assert (route.load.slots, route.load.n_ctx) == (1, 512)

@@ -41,7 +41,7 @@ async def test_enroll_stores_identity_and_refuses_bad_tokens(coord: Coordinator,
 
 async def test_agent_registers_and_serves_only_the_data_plane_secret(coord: Coordinator, ident: NodeIdentity) -> None:
     agent = make_agent(ident, price_input_per_mtok=0.1, price_output_per_mtok=0.3)
-    directory = coord.subsystem("fleet").directory
+    directory = coord.fleet.directory
     await agent.start()
     try:
         await until(lambda: directory.routes_for("m1", "acme"), what="the node to be routable")
@@ -76,7 +76,7 @@ async def test_turning_away_is_reported_at_once_and_inflight_finishes(tmp_path: 
         reply = " ".join(f"w{i}" for i in range(15))
         agent = make_agent(ident, source, pools=[fake_pool(slots=2, reply=reply, token_delay_s=0.04)],
                            availability="idle", idle_hold_s=0.0, grace_s=10.0)
-        directory = coord.subsystem("fleet").directory
+        directory = coord.fleet.directory
         await agent.start()
         try:
             await until(lambda: directory.routes_for("m1", None), what="registration")
@@ -119,7 +119,7 @@ async def test_grace_period_cuts_endless_work_short(coord: Coordinator, ident: N
     source = Source()
     agent = make_agent(ident, source, pools=[fake_pool(repeat=True, token_delay_s=0.01)], availability="idle",
                        idle_hold_s=0.0, grace_s=0.3)
-    directory = coord.subsystem("fleet").directory
+    directory = coord.fleet.directory
     await agent.start()
     try:
         await until(lambda: directory.routes_for("m1", None), what="registration")
@@ -147,17 +147,17 @@ async def test_restarted_coordinator_sees_the_agent_within_two_intervals(tmp_pat
     agent = make_agent(ident)
     await agent.start()
     try:
-        await until(lambda: coord.subsystem("fleet").directory.routes_for("m1", None), what="registration")
+        await until(lambda: coord.fleet.directory.routes_for("m1", None), what="registration")
         await coord.stop(grace_s=0.5)
         assert agent.session is not None
         failed = agent.session.failures
         # The agent's calls fail meanwhile and back off (several retries: the backoff has grown).
         await until(lambda: agent.session.failures >= failed + 3, what="failed heartbeats")  # type: ignore[union-attr]
         coord = await start_coordinator(data, interval_s=interval, patience=3, grpc_port=port)
-        took = await until(lambda: coord.subsystem("fleet").directory.routes_for("m1", None), timeout_s=20.0,
+        took = await until(lambda: coord.fleet.directory.routes_for("m1", None), timeout_s=20.0,
                            what="re-registration")
         assert took <= 2 * interval, f"re-registered after {took:.2f}s"
-        (route,) = coord.subsystem("fleet").directory.routes_for("m1", None)
+        (route,) = coord.fleet.directory.routes_for("m1", None)
         assert route.node_id == ident.node_id
         # The new registration handed over a new data-plane secret, and the node took it.
         async with _client(route.endpoint_url, route.data_plane_secret) as client:
@@ -171,7 +171,7 @@ async def test_revoked_agent_stops_with_node_refused(coord: Coordinator, ident: 
     agent = make_agent(ident)
     await agent.start()
     try:
-        await until(lambda: coord.subsystem("fleet").directory.routes_for("m1", None), what="registration")
+        await until(lambda: coord.fleet.directory.routes_for("m1", None), what="registration")
         await fleet_of(coord).revoke(ident.node_id, actor="admin")
         with pytest.raises(NodeRefused, match="revoked"):
             await asyncio.wait_for(agent.wait(), 5.0)
@@ -191,7 +191,7 @@ async def test_unreachable_coordinator_is_retried_until_it_appears(tmp_path: Pat
         assert agent.session is not None
         await until(lambda: agent.session.failures >= 2, what="failed registrations")  # type: ignore[union-attr]
         coord = await start_coordinator(data, interval_s=1.0, patience=3, grpc_port=port)
-        await until(lambda: coord.subsystem("fleet").directory.routes_for("m1", None), timeout_s=5.0,
+        await until(lambda: coord.fleet.directory.routes_for("m1", None), timeout_s=5.0,
                     what="registration")
         assert pb.AVAILABILITY_STATE_AVAILABLE == agent.state
     finally:

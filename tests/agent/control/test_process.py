@@ -48,7 +48,7 @@ async def test_cli_enroll_then_run_sigkill_goes_offline_within_patience(tmp_path
         proc = await _cli("run", "--config", str(config), "--data-dir", str(tmp_path / "agent"),
                           "--log-level", "warning")
         fleet = fleet_of(coord)
-        directory = coord.subsystem("fleet").directory
+        directory = coord.fleet.directory
         await until(lambda: directory.routes_for("m1", None), timeout_s=30.0, what="the agent process to register")
         (route,) = directory.routes_for("m1", None)
         node_id = route.node_id

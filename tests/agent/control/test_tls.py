@@ -35,7 +35,7 @@ async def test_agent_enrolls_registers_and_heartbeats_over_tls(tmp_path: Path) -
         agent = make_agent(ident, tls=True, tls_ca=cert)
         await agent.start()
         try:
-            directory = coord.subsystem("fleet").directory
+            directory = coord.fleet.directory
             await until(lambda: directory.routes_for("m1", None), timeout_s=20.0, what="registration over TLS")
             fleet = fleet_of(coord)
             await until(lambda: fleet.registry.get(ident.node_id).last_hb is not None,  # type: ignore[union-attr]

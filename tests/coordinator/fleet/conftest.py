@@ -13,12 +13,13 @@ import grpc
 import pytest
 
 from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig
-from shareai.coordinator.fleet import FleetSubsystem
 from shareai.coordinator.fleet.service import FleetService
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
 from tests.clock import ManualClock
+from tests.coordinator.parts import fleet_coordinator
 
 ADMIN_KEY = "sa-admin-test-key"
 DEADLINE_S = 5.0
@@ -36,9 +37,7 @@ class Harness:
 
     @property
     def fleet(self) -> FleetService:
-        service = self.coord.subsystem("fleet").service
-        assert service is not None
-        return service
+        return self.coord.fleet.service  # type: ignore[attr-defined]
 
     async def admin(self, method: str, path: str, body: dict[str, Any] | None = None,
                     key: str | None = ADMIN_KEY) -> tuple[int, Any]:
@@ -110,10 +109,13 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-async def start_coordinator(data_dir: Path, clock: Clock | None = None, *, subsystems: list[Any] | None = None,
+async def start_coordinator(data_dir: Path, clock: Clock | None = None, *, full: bool = False,
                             **cfg: Any) -> Coordinator:
-    coord = Coordinator(make_config(data_dir, **cfg), subsystems=subsystems or [FleetSubsystem()], admin_key=ADMIN_KEY,
-                        **({"clock": clock} if clock is not None else {}))
+    """The fleet alone (tokens may name any org), or `full`: the whole coordinator (`build_coordinator`)."""
+    config = make_config(data_dir, **cfg)
+    kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    coord = (build_coordinator(config, admin_key=ADMIN_KEY, **kwargs) if full
+             else fleet_coordinator(config, admin_key=ADMIN_KEY, **kwargs))
     await coord.start()
     return coord
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import aiohttp
 
-from shareai.coordinator.fleet import FleetSubsystem
 from tests.coordinator.fleet.conftest import Harness, start_coordinator
 
 
@@ -52,9 +51,7 @@ async def test_without_governance_a_token_may_name_any_org(harness: Harness) -> 
 
 
 async def test_with_governance_a_token_needs_an_existing_org(tmp_path: Path) -> None:
-    from shareai.coordinator.governance import GovernanceSubsystem
-
-    coord = await start_coordinator(tmp_path / "coord", subsystems=[FleetSubsystem(), GovernanceSubsystem()])
+    coord = await start_coordinator(tmp_path / "coord", full=True)
     try:
         async with aiohttp.ClientSession() as http:
             h = Harness(coord, None, None, http)  # type: ignore[arg-type]  # admin API only

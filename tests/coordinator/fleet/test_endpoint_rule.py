@@ -10,9 +10,7 @@ import pytest
 
 from shareai.agent.control.enroll import enroll
 from shareai.agent.control.session import ControlError
-from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import ConfigError, parse_config
-from shareai.coordinator.fleet import FleetSubsystem
 from shareai.coordinator.fleet.endpoints import EndpointRule, peer_address
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
@@ -26,6 +24,7 @@ from tests.coordinator.fleet.conftest import (
     register_request,
     start_coordinator,
 )
+from tests.coordinator.parts import fleet_coordinator
 
 LOCAL = "ipv4:127.0.0.1:50123"
 LAN = "ipv4:192.168.1.20:50123"
@@ -122,10 +121,10 @@ async def test_register_refuses_endpoints_off_the_nodes_own_address(harness: Har
 async def test_register_accepts_hosts_inside_allowed_networks(tmp_path: Path) -> None:
     cfg = make_config(tmp_path)
     cfg.node_networks = (ipaddress.ip_network("10.0.0.0/8"),)
-    coord = Coordinator(cfg, subsystems=[FleetSubsystem()], admin_key=ADMIN_KEY)
+    coord = fleet_coordinator(cfg, admin_key=ADMIN_KEY)
     await coord.start()
     try:
-        fleet = coord.subsystem("fleet").service
+        fleet = coord.fleet.service
         token = await fleet.tokens.create(org="acme", ttl_s=60, uses=1, actor="test", now=fleet.clock())
         async with grpc.aio.insecure_channel(coord.grpc_target) as channel:
             stub = pb_grpc.FleetStub(channel)
@@ -152,6 +151,6 @@ async def test_an_agent_advertising_another_host_stops_with_the_coordinators_rea
             assert "INVALID_ARGUMENT" in str(err.value) and "endpoint_url host 169.254.169.254" in str(err.value)
         finally:
             await agent.stop()
-        assert coord.subsystem("fleet").directory.routes_for("m1", None) == []
+        assert coord.fleet.directory.routes_for("m1", None) == []
     finally:
         await coord.stop(grace_s=1.0)

@@ -57,7 +57,7 @@ async def test_duplicated_identity_metadata_is_refused_and_the_victim_is_untouch
     assert node is not None, "the victim was deregistered"
     assert node.endpoint_url == VICTIM_URL and node.data_plane_secret == reg.data_plane_secret
     assert node.available and node.record.org == "org-a"
-    (route,) = harness.coord.subsystem("fleet").directory.routes_for("m1", "org-a")
+    (route,) = harness.coord.fleet.directory.routes_for("m1", "org-a")
     assert route.node_id == victim.node_id and route.endpoint_url == VICTIM_URL
     # Both nodes still work with honest metadata.
     assert not (await harness.beat(victim)).reregister

@@ -8,7 +8,7 @@ import aiohttp
 import grpc
 import pytest
 
-from shareai.coordinator.app import Coordinator, default_subsystems
+from shareai.coordinator.app import Coordinator
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
 from tests.coordinator.fleet.conftest import DEADLINE_S, Harness, creds, start_coordinator
@@ -37,7 +37,7 @@ async def _refused(call: object, code: grpc.StatusCode, text: str) -> None:
 
 
 async def test_deleting_an_org_revokes_its_tokens_and_nodes_and_a_new_org_inherits_nothing(tmp_path: Path) -> None:
-    coord = await start_coordinator(tmp_path / "coord", subsystems=default_subsystems())
+    coord = await start_coordinator(tmp_path / "coord", full=True)
     async with aiohttp.ClientSession() as http, grpc.aio.insecure_channel(coord.grpc_target) as channel:
         h = await _harness(coord, http, channel)
         try:
@@ -50,7 +50,7 @@ async def test_deleting_an_org_revokes_its_tokens_and_nodes_and_a_new_org_inheri
             await h.register(node)
             bystander = await _enroll(h, other_token)
             await h.register(bystander)
-            directory = coord.subsystem("fleet").directory
+            directory = coord.fleet.directory
             assert [r.node_id for r in directory.routes_for("m1", "acme")] == [node.node_id]
 
             status, out = await h.admin("DELETE", "/admin/v1/orgs/acme")
@@ -84,7 +84,7 @@ async def test_deleting_an_org_revokes_its_tokens_and_nodes_and_a_new_org_inheri
             await coord.stop(grace_s=1.0)
 
     # And it holds after a restart.
-    coord = await start_coordinator(tmp_path / "coord", subsystems=default_subsystems())
+    coord = await start_coordinator(tmp_path / "coord", full=True)
     async with aiohttp.ClientSession() as http, grpc.aio.insecure_channel(coord.grpc_target) as channel:
         h = await _harness(coord, http, channel)
         try:

@@ -26,7 +26,7 @@ async def test_enroll_register_heartbeat_and_route(harness: Harness) -> None:
     assert reg.data_plane_secret.startswith("dp_")
     hb = await harness.beat(ident, busy=1)
     assert not hb.reregister and hb.heartbeat_interval_s == 5.0
-    (route,) = harness.coord.subsystem("fleet").directory.routes_for("m1", "acme")
+    (route,) = harness.coord.fleet.directory.routes_for("m1", "acme")
     assert route.data_plane_secret == reg.data_plane_secret and route.load.slots_busy == 1
     assert await _audit_actions(harness) == ["node.enrolled", "node.registered"]
 
@@ -75,7 +75,7 @@ async def test_revoked_node_is_refused_and_unrouted_and_stays_revoked(harness: H
     await harness.register(ident)
     status, body = await harness.admin("POST", f"/admin/v1/nodes/{ident.node_id}/revoke")
     assert status == 200 and body["status"] == "revoked"
-    assert harness.coord.subsystem("fleet").directory.routes_for("m1", None) == []
+    assert harness.coord.fleet.directory.routes_for("m1", None) == []
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.beat(ident)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -112,7 +112,7 @@ async def test_liveness_offline_away_back_deregistered_are_audited(harness: Harn
     await harness.beat(ident)
     await harness.stub.Deregister(pb.DeregisterRequest(node_id=ident.node_id, reason="shutdown"),
                                   metadata=creds(ident), timeout=DEADLINE_S)
-    assert harness.coord.subsystem("fleet").directory.routes_for("m1", None) == []
+    assert harness.coord.fleet.directory.routes_for("m1", None) == []
     events = await harness.coord.audit.list(action_prefix="node.")
     assert [e.action for e in events] == ["node.enrolled", "node.registered", "node.away", "node.back",
                                           "node.offline", "node.back", "node.deregistered"]
@@ -138,7 +138,7 @@ async def test_restarted_coordinator_keeps_identities_and_asks_to_reregister(tmp
     try:
         async with grpc.aio.insecure_channel(coord.grpc_target) as channel:
             stub = pb_grpc.FleetStub(channel)
-            fleet = coord.subsystem("fleet").service
+            fleet = coord.fleet.service
             info = await fleet.tokens.create(org="acme", ttl_s=60, uses=1, actor="t", now=coord.clock())
             ident = await stub.Enroll(pb.EnrollRequest(token=info.token, name="rig"), timeout=DEADLINE_S)
             from tests.coordinator.fleet.conftest import register_request
@@ -152,7 +152,7 @@ async def test_restarted_coordinator_keeps_identities_and_asks_to_reregister(tmp
             resp = await stub.Heartbeat(pb.HeartbeatRequest(node_id=ident.node_id), metadata=creds(ident),
                                         timeout=DEADLINE_S)
             assert resp.reregister
-            record = coord.subsystem("fleet").service.store.get(ident.node_id)
+            record = coord.fleet.service.store.get(ident.node_id)
             # The last registration survived, so listings can describe the node while it is away.
             assert record.registration["models"][0]["name"] == "m1"
             assert record.registration["endpoint_url"] == "http://127.0.0.1:9/v1"
@@ -165,7 +165,7 @@ async def test_last_seen_is_persisted_by_the_sweep_and_on_stop(tmp_path: Path, c
     coord = await start_coordinator(data, clock)
 
     async def stored_last_seen(node_id: str) -> float:
-        fleet = coord.subsystem("fleet").service
+        fleet = coord.fleet.service
         await fleet.store.flush()
         (row,) = await coord.db.fetchall("SELECT last_seen FROM fleet_nodes WHERE id = ?", (node_id,))
         return float(row["last_seen"])
@@ -173,7 +173,7 @@ async def test_last_seen_is_persisted_by_the_sweep_and_on_stop(tmp_path: Path, c
     try:
         async with grpc.aio.insecure_channel(coord.grpc_target) as channel:
             stub = pb_grpc.FleetStub(channel)
-            fleet = coord.subsystem("fleet").service
+            fleet = coord.fleet.service
             registered_at = clock()
             info = await fleet.tokens.create(org="acme", ttl_s=600, uses=1, actor="t", now=clock())
             ident = await stub.Enroll(pb.EnrollRequest(token=info.token, name="rig"), timeout=DEADLINE_S)

@@ -10,10 +10,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from typer.testing import CliRunner
 
-from shareai.coordinator.app import Coordinator, TlsError
+from shareai.coordinator.app import TlsError
 from shareai.coordinator.cli import app
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import ConfigError, parse_config
-from shareai.coordinator.fleet import FleetSubsystem
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
 from tests.coordinator.fleet.conftest import (
@@ -31,7 +31,7 @@ async def test_enroll_register_heartbeat_over_tls_and_plaintext_is_refused(tmp_p
     cert, key = self_signed_cert(tmp_path / "tls")
     coord = await start_coordinator(tmp_path / "coord", tls=(cert, key))
     try:
-        fleet = coord.subsystem("fleet").service
+        fleet = coord.fleet.service
         info = await fleet.tokens.create(org="acme", ttl_s=60, uses=2, actor="t", now=coord.clock())
         tls = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
         async with grpc.aio.secure_channel(coord.grpc_target, tls) as channel:
@@ -45,7 +45,7 @@ async def test_enroll_register_heartbeat_over_tls_and_plaintext_is_refused(tmp_p
             health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
                                                                      timeout=DEADLINE_S)
             assert health.status == health_pb2.HealthCheckResponse.SERVING
-        assert [r.node_id for r in coord.subsystem("fleet").directory.routes_for("m1", None)] == [ident.node_id]
+        assert [r.node_id for r in coord.fleet.directory.routes_for("m1", None)] == [ident.node_id]
         # A plaintext client cannot talk to it at all (not even Enroll), and does not use up the token.
         async with grpc.aio.insecure_channel(coord.grpc_target) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -60,10 +60,8 @@ async def test_an_unusable_certificate_fails_the_start_with_one_clear_line(tmp_p
     cert, key = self_signed_cert(tmp_path / "tls")
     for cert_path, key_path, words in ((tmp_path / "missing.pem", key, "cannot read the TLS certificate"),
                                        (cert, cert, "is not a PEM key")):
-        coord = Coordinator(make_config(tmp_path / "coord", tls=(cert_path, key_path)),
-                            subsystems=[FleetSubsystem()], admin_key=ADMIN_KEY)
-        with pytest.raises(TlsError, match=words):
-            await coord.start()
+        with pytest.raises(TlsError, match=words):  # at construction: the certificate is checked first
+            build_coordinator(make_config(tmp_path / "coord", tls=(cert_path, key_path)), admin_key=ADMIN_KEY)
         assert not (tmp_path / "coord").exists()  # failed before opening anything
 
 

@@ -17,6 +17,7 @@ from shareai.coordinator.gateway.fallbacks import NoopGovernor
 from shareai.coordinator.interfaces import Authenticator, Governor, NodeDirectory
 from shareai.testing.fake_provider import FakeProvider
 from tests.coordinator.gateway.helpers import ADMIN_KEY, KEY
+from tests.coordinator.parts import gateway_coordinator
 
 
 @dataclass
@@ -60,9 +61,10 @@ async def gateway(tmp_path: Path, fakes: Any) -> AsyncIterator[Callable[..., Awa
                                 data_dir=tmp_path / f"coord{len(started)}", default_policy=policy, api_keys=[KEY],
                                 providers=providers, max_body_bytes=max_body_bytes).validate()
         gov = governor if governor is not None else NoopGovernor()
-        sub = GatewaySubsystem(directory=directory, authenticator=authenticator, governor=gov,
-                               settings=settings or GatewaySettings())
-        coord = Coordinator(cfg, subsystems=[sub], admin_key=ADMIN_KEY)
+        coord = gateway_coordinator(cfg, admin_key=ADMIN_KEY, directory=directory, authenticator=authenticator,
+                                    governor=gov, settings=settings or GatewaySettings())
+        sub = coord.gateway
+        assert sub is not None
         await coord.start()
         client = AsyncOpenAI(base_url=coord.url + "/v1", api_key=KEY, max_retries=0, timeout=15)
         g = Gateway(coord, sub, client, gov)

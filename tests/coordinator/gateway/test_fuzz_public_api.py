@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
-from shareai.coordinator.gateway import GatewaySubsystem
 from shareai.coordinator.governance import GovernanceSubsystem
 from shareai.coordinator.governance.models import Org
 from shareai.testing.fake_provider import FakeProvider
@@ -79,8 +79,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             providers=[ProviderConfig(name="provider-a", base_url=provider.base_url, api_keys=["pk"],
                                       models=[ProviderModel(MODEL, MODEL, 1.0, 2.0, embeddings=True)])],
         ).validate()
-        gov = GovernanceSubsystem()
-        coord = Coordinator(cfg, subsystems=[gov, GatewaySubsystem()], admin_key=ADMIN_KEY)
+        coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
+        gov = coord.governance
+        assert gov is not None
         await coord.start()
         d = gov.directory
         await d.create_org("admin", Org("limited", cache_mode="all", cache_ttl_s=60))

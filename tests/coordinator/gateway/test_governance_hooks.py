@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import pytest
 
-from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.gateway.token_bound import MESSAGE_OVERHEAD, REQUEST_OVERHEAD
 from shareai.coordinator.interfaces import CachedResponse, Principal, UsageRecord
@@ -74,6 +74,9 @@ class RecordingGovernor:
     def record(self, usage: UsageRecord) -> None:
         self.records.append(usage)
 
+    def rate_headers(self, principal: Principal) -> dict[str, str]:
+        return {}
+
 
 class CachingAuthenticator:
     async def authenticate(self, token: str | None) -> Principal:
@@ -136,10 +139,10 @@ async def test_default_subsystems_wire_the_gateway_to_fleet_and_governance(tmp_p
     up = await fakes()
     cfg = CoordinatorConfig(http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=tmp_path / "c",
                             providers=[provider("provider-a", up)]).validate()
-    coord = Coordinator(cfg, admin_key=ADMIN_KEY)
+    coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
     await coord.start()
     try:
-        gw = coord.subsystem("gateway")
+        gw = coord.gateway
         assert gw.directory is not None and hasattr(gw.directory, "routes_for")
         assert type(gw.directory).__module__.startswith("shareai.coordinator.fleet")
         assert type(gw.governor).__module__.startswith("shareai.coordinator.governance")
@@ -169,7 +172,6 @@ async def test_a_streamed_answer_fills_the_cache_for_the_next_request(fakes: Any
 
 async def test_routing_table_sets_breaker_and_node_timeout(tmp_path: Path, fakes: Any) -> None:
     from shareai.coordinator.config import parse_config
-    from shareai.coordinator.gateway import GatewaySubsystem
 
     up = await fakes()
     cfg = parse_config({
@@ -178,8 +180,8 @@ async def test_routing_table_sets_breaker_and_node_timeout(tmp_path: Path, fakes
                     "node_timeout_s": 9},
         "providers": [{"name": "provider-a", "base_url": up.base_url, "models": [{"name": MODEL}]}],
     })
-    sub = GatewaySubsystem()
-    coord = Coordinator(cfg, subsystems=[sub], admin_key=ADMIN_KEY)
+    coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
+    sub = coord.gateway
     await coord.start()
     try:
         assert (sub.settings.breaker_threshold, sub.settings.breaker_cooldown_s, sub.settings.node_timeout_s) == (

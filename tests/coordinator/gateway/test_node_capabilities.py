@@ -28,6 +28,7 @@ from shareai.agent.control.node import NodeAgent
 from shareai.agent.server import AgentServer
 from shareai.agent.slots import ModelPool
 from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
@@ -62,7 +63,7 @@ class Stack:
                            default_headers=headers)
 
     def routable(self, node_id: str) -> bool:
-        return any(r.node_id == node_id for r in self.coord.subsystem("fleet").directory.routes_for(MODEL, "acme"))
+        return any(r.node_id == node_id for r in self.coord.fleet.directory.routes_for(MODEL, "acme"))
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         providers=[ProviderConfig(name="provider-a", base_url=provider.base_url, api_keys=["pk"],
                                   models=[ProviderModel(MODEL, MODEL, 1.0, 2.0)])],
     ).validate()
-    coord = Coordinator(cfg, admin_key=ADMIN_KEY)
+    coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
     await coord.start()
     try:
         s = Stack(coord, provider, "")

@@ -10,7 +10,6 @@ import pytest
 
 from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
-from shareai.coordinator.governance import GovernanceSubsystem
 from shareai.coordinator.governance.cache import ResponseCache
 from shareai.coordinator.governance.directory import Directory
 from shareai.coordinator.governance.governor import Governance
@@ -18,6 +17,7 @@ from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.store import MemoryGovernanceStore
 from shareai.coordinator.interfaces import UsageRecord
 from tests.clock import ManualClock
+from tests.coordinator.parts import governance_coordinator
 
 ADMIN_KEY = "sa-admin-test-key-0123456789"
 # 2026-11-25 12:00:00 UTC: mid-day, mid-month, so day and month arithmetic is unambiguous.
@@ -76,9 +76,8 @@ def coordinator_config(data_dir: Path) -> CoordinatorConfig:
 
 
 async def start_coordinator(data_dir: Path, clock: Clock | None = None) -> Coordinator:
-    sub = GovernanceSubsystem(clock=clock)
-    coord = Coordinator(coordinator_config(data_dir), subsystems=[sub], admin_key=ADMIN_KEY,
-                        **({"clock": clock} if clock is not None else {}))
+    coord = governance_coordinator(coordinator_config(data_dir), admin_key=ADMIN_KEY,
+                                   **({"clock": clock} if clock is not None else {}))
     await coord.start()
     return coord
 

@@ -19,8 +19,8 @@ import pytest
 from openai import AsyncOpenAI
 
 from shareai.coordinator.app import Coordinator
-from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
-from shareai.coordinator.gateway import GatewaySubsystem
+from shareai.coordinator.compose import build_coordinator
+from shareai.coordinator.config import CoordinatorConfig, GovernanceConfig, ProviderConfig, ProviderModel
 from shareai.coordinator.governance import GovernanceSubsystem
 from shareai.coordinator.governance.models import Org
 from shareai.testing.fake_provider import FakeProvider
@@ -64,10 +64,12 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         http_host="127.0.0.1", http_port=0, grpc_host="127.0.0.1", grpc_port=0, data_dir=tmp_path / "data",
         providers=[ProviderConfig(name="provider-a", base_url=provider.base_url, api_keys=["pk"],
                                   models=[ProviderModel(MODEL, MODEL, 1.0, 2.0)])],
+        # A short flush interval makes the timer's flushes meet the readers' flushes often.
+        governance=GovernanceConfig(usage_flush_interval_s=0.005),
     ).validate()
-    # A short flush interval makes the timer's flushes meet the readers' flushes often.
-    gov = GovernanceSubsystem(flush_interval_s=0.005)
-    coord = Coordinator(cfg, subsystems=[gov, GatewaySubsystem()], admin_key=ADMIN_KEY)
+    coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
+    gov = coord.governance
+    assert gov is not None
     await coord.start()
     try:
         yield Stack(coord, gov, provider, tmp_path / "data" / "coordinator.db")

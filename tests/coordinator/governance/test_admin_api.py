@@ -58,7 +58,7 @@ async def test_org_key_limits_lifecycle_and_errors(coord: Coordinator) -> None:
     assert [k["id"] for k in listing["data"]] == [key["id"]]
     assert key["secret"] not in str(listing) and "secret_hash" not in str(listing)
 
-    gov: GovernanceSubsystem = coord.subsystem("governance")
+    gov: GovernanceSubsystem = coord.governance
     principal = await gov.authenticate(key["secret"])
     assert principal.org == "acme" and principal.private and principal.allowed_models == frozenset({"gemma"})
 
@@ -97,7 +97,7 @@ async def test_org_key_limits_lifecycle_and_errors(coord: Coordinator) -> None:
 
 
 async def test_usage_report_sums_what_was_recorded(coord: Coordinator) -> None:
-    gov: GovernanceSubsystem = coord.subsystem("governance")
+    gov: GovernanceSubsystem = coord.governance
     now = coord.clock()
     for i in range(10):
         gov.record(usage(now - 1, route="provider-a" if i % 2 else "node:n1", cost=0.001 * (i % 2),

@@ -55,7 +55,7 @@ async def test_org_and_key_verbs(coord: Coordinator) -> None:
     assert r.exit_code == 0
     secret = r.stdout.strip()
     assert secret.startswith("sk-") and "shown once" in r.stderr
-    gov: GovernanceSubsystem = coord.subsystem("governance")
+    gov: GovernanceSubsystem = coord.governance
     principal = await gov.authenticate(secret)
     assert principal.allowed_models == frozenset({"gemma", "llama"})
     keys = await cli_json(coord, "key", "list", "--org", "acme")
@@ -81,7 +81,7 @@ async def test_limits_usage_and_audit_verbs(coord: Coordinator) -> None:
     r = await cli(coord, "limits", "list", "--org", "acme")
     assert r.exit_code == 0 and "org:acme" in r.stdout and f"key:{key['id']}" in r.stdout
 
-    gov: GovernanceSubsystem = coord.subsystem("governance")
+    gov: GovernanceSubsystem = coord.governance
     now = coord.clock()
     gov.record(usage(now, key_id=key["id"], route="provider-a", cost=0.25))
     gov.record(usage(now, key_id=key["id"], route="node:n1", cost=0.0))
@@ -121,4 +121,4 @@ async def test_the_installed_entry_point_has_the_verbs(coord: Coordinator) -> No
             await proc.wait()
     assert proc.returncode == 0, err.decode()
     assert json.loads(out)["name"] == "acme"
-    assert "acme" in coord.subsystem("governance").directory.orgs
+    assert "acme" in coord.governance.directory.orgs

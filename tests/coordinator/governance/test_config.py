@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import ConfigError, GovernanceConfig, parse_config
-from shareai.coordinator.governance import GovernanceSubsystem
 from tests.coordinator.governance.conftest import ADMIN_KEY, coordinator_config
+from tests.coordinator.parts import governance_coordinator
 
 
 def test_governance_table_is_parsed() -> None:
@@ -37,8 +36,9 @@ def test_governance_table_is_validated_with_clear_errors(table: dict[str, Any], 
 async def test_subsystem_takes_cache_bound_and_flush_interval_from_config(tmp_path: Path) -> None:
     cfg = dataclasses.replace(coordinator_config(tmp_path / "data"),
                               governance=GovernanceConfig(cache_max_bytes=4096, usage_flush_interval_s=0.2))
-    sub = GovernanceSubsystem()
-    coord = Coordinator(cfg.validate(), subsystems=[sub], admin_key=ADMIN_KEY)
+    coord = governance_coordinator(cfg.validate(), admin_key=ADMIN_KEY)
+    sub = coord.governance
+    assert sub is not None
     await coord.start()
     try:
         assert sub.governance.cache.max_bytes == 4096
@@ -50,8 +50,9 @@ async def test_subsystem_takes_cache_bound_and_flush_interval_from_config(tmp_pa
 async def test_explicit_subsystem_arguments_win_over_config(tmp_path: Path) -> None:
     cfg = dataclasses.replace(coordinator_config(tmp_path / "data"),
                               governance=GovernanceConfig(cache_max_bytes=4096, usage_flush_interval_s=0.2))
-    sub = GovernanceSubsystem(cache_max_bytes=2048, flush_interval_s=0.1)
-    coord = Coordinator(cfg.validate(), subsystems=[sub], admin_key=ADMIN_KEY)
+    coord = governance_coordinator(cfg.validate(), admin_key=ADMIN_KEY, cache_max_bytes=2048, flush_interval_s=0.1)
+    sub = coord.governance
+    assert sub is not None
     await coord.start()
     try:
         assert (sub.governance.cache.max_bytes, sub.writer.interval_s) == (2048, 0.1)

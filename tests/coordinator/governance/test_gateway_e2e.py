@@ -16,8 +16,8 @@ import pytest
 from openai import AsyncOpenAI
 
 from shareai.coordinator.app import Coordinator
+from shareai.coordinator.compose import build_coordinator
 from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
-from shareai.coordinator.gateway import GatewaySubsystem
 from shareai.coordinator.governance import GovernanceSubsystem
 from shareai.coordinator.governance.models import Org
 from shareai.testing.fake_provider import FakeProvider
@@ -53,8 +53,9 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         providers=[ProviderConfig(name="provider-a", base_url=provider.base_url, api_keys=["pk"],
                                   models=[ProviderModel(MODEL, MODEL, 1.0, 2.0)])],
     ).validate()
-    gov = GovernanceSubsystem()
-    coord = Coordinator(cfg, subsystems=[gov, GatewaySubsystem()], admin_key=ADMIN_KEY)
+    coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
+    gov = coord.governance
+    assert gov is not None
     await coord.start()
     try:
         yield Stack(coord, gov, provider)

@@ -20,7 +20,7 @@ async def test_delete_org_removes_keys_and_limits_and_survives_restart(tmp_path:
         assert status == 201
         assert (await call(coord, "POST", "/admin/v1/limits", {"org": "tmp", "rpm": 5}))[0] == 200
         assert (await call(coord, "POST", "/admin/v1/limits", {"org": "tmp", "key": key["id"], "rpm": 2}))[0] == 200
-        auth = coord.subsystem("governance").authenticator
+        auth = coord.governance.authenticator
         assert (await auth.authenticate(key["secret"])).org == "tmp"
 
         status, out = await call(coord, "DELETE", "/admin/v1/orgs/tmp")
@@ -43,6 +43,6 @@ async def test_delete_org_removes_keys_and_limits_and_survives_restart(tmp_path:
         # the name is free again; the old key does not come back with it
         assert (await call(coord, "POST", "/admin/v1/orgs", {"name": "tmp"}))[0] == 201
         with pytest.raises(AuthenticationError):
-            await coord.subsystem("governance").authenticator.authenticate(key["secret"])
+            await coord.governance.authenticator.authenticate(key["secret"])
     finally:
         await coord.stop()

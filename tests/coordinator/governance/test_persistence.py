@@ -35,7 +35,7 @@ async def test_orgs_keys_usage_and_quota_survive_a_restart(tmp_path: Path) -> No
     clock = Clock()
     coord = await start_coordinator(tmp_path, clock)
     try:
-        gov: GovernanceSubsystem = coord.subsystem("governance")
+        gov: GovernanceSubsystem = coord.governance
         await gov.directory.create_org("admin", Org("acme", cache_mode="all"))
         key, secret = await gov.directory.create_key("admin", org="acme")
         await gov.directory.set_limits("admin", "org:acme", {"daily_tokens": 1000})
@@ -50,7 +50,7 @@ async def test_orgs_keys_usage_and_quota_survive_a_restart(tmp_path: Path) -> No
     clock.advance(60)
     coord = await start_coordinator(tmp_path, clock)
     try:
-        gov = coord.subsystem("governance")
+        gov = coord.governance
         principal = await gov.authenticate(secret)
         assert principal == Principal(key_id=key.id, org="acme", cache_mode="all")
         records = await gov.store.usage(org="acme")

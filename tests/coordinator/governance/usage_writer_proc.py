@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from shareai.coordinator.app import Coordinator
-from shareai.coordinator.governance import GovernanceSubsystem
 from tests.coordinator.governance.conftest import ADMIN_KEY, coordinator_config, usage
+from tests.coordinator.parts import governance_coordinator
 
 T = TypeVar("T")
 
@@ -43,8 +43,9 @@ def _time_writes(coord: Coordinator, fd: int) -> None:
 async def main(data_dir: Path, log_path: Path | None) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    gov = GovernanceSubsystem()
-    coord = Coordinator(coordinator_config(data_dir), subsystems=[gov], admin_key=ADMIN_KEY)
+    coord = governance_coordinator(coordinator_config(data_dir), admin_key=ADMIN_KEY)
+    gov = coord.governance
+    assert gov is not None
     await coord.start()
     if log_path is not None:
         _time_writes(coord, os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
