@@ -62,7 +62,8 @@ def governance_coordinator(cfg: CoordinatorConfig, *, admin_key: str | None, clo
 
 def gateway_coordinator(cfg: CoordinatorConfig, *, admin_key: str | None, governor: Governor,
                         directory: NodeDirectory | None = None, authenticator: Authenticator | None = None,
-                        settings: GatewaySettings | None = None) -> PartialCoordinator:
+                        settings: GatewaySettings | None = None,
+                        clock: Callable[[], float] = time.time) -> PartialCoordinator:
     """The gateway alone over the test's collaborators (no nodes and config keys unless given)."""
     tls = load_tls(cfg)
     admin = load_admin(cfg, admin_key)
@@ -71,7 +72,7 @@ def gateway_coordinator(cfg: CoordinatorConfig, *, admin_key: str | None, govern
         authenticator=authenticator if authenticator is not None else StaticKeyAuthenticator(cfg.api_keys,
                                                                                              admin.is_admin),
         governor=governor, settings=settings)
-    coord = PartialCoordinator(cfg, [gateway], admin=admin, tls=tls)
+    coord = PartialCoordinator(cfg, [gateway], admin=admin, tls=tls, clock=clock)
     coord.gateway = gateway
     return coord
 

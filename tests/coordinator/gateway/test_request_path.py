@@ -11,9 +11,8 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import CoordinatorConfig, NodePricing, ProviderConfig, ProviderModel
-from shareai.coordinator.gateway import GatewaySettings, GatewaySubsystem
+from shareai.coordinator.gateway import GatewaySettings
 from shareai.coordinator.gateway.breaker import CLOSED, HALF_OPEN, OPEN
 from shareai.coordinator.gateway.fallbacks import NoopGovernor
 from shareai.coordinator.gateway.health import InjectedFault, RouteHealth
@@ -21,6 +20,7 @@ from shareai.coordinator.gateway.targets import node_target, provider_target
 from shareai.coordinator.interfaces import NodeRoute, Principal
 from shareai.coordinator.price import Price
 from tests.coordinator.gateway.helpers import ADMIN_KEY, KEY, MODEL, FakeClock, StaticDirectory, node_route, provider
+from tests.coordinator.parts import gateway_coordinator
 
 
 class CountingDirectory(StaticDirectory):
@@ -80,8 +80,7 @@ async def test_usage_records_carry_the_injected_clock(tmp_path: Path, fakes: Any
                             providers=[provider("provider-a", fake)]).validate()
     governor = NoopGovernor()
     clock = FakeClock(1_800_000_000.0)
-    coord = Coordinator(cfg, subsystems=[GatewaySubsystem(governor=governor, settings=GatewaySettings())],
-                        admin_key=ADMIN_KEY, clock=clock)
+    coord = gateway_coordinator(cfg, admin_key=ADMIN_KEY, governor=governor, settings=GatewaySettings(), clock=clock)
     await coord.start()
     try:
         async with AsyncOpenAI(base_url=coord.url + "/v1", api_key=KEY, max_retries=0, timeout=15) as client:
