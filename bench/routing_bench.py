@@ -47,9 +47,9 @@ from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, Provid
 from shareai.coordinator.fleet.nodes import NodeRecord
 from shareai.coordinator.fleet.registry import Registry
 from shareai.coordinator.gateway.health import RouteHealth
+from shareai.coordinator.gateway.options import GatewayOptions
 from shareai.coordinator.gateway.policy import RouteContext
 from shareai.coordinator.gateway.router import Router
-from shareai.coordinator.gateway.settings import GatewaySettings
 from shareai.coordinator.gateway.targets import CHAT, Catalog, Target
 from shareai.coordinator.interfaces import Principal
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
@@ -64,7 +64,7 @@ BODY = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_to
 def routing_decision(config: CoordinatorConfig, registry: Registry,
                      session: aiohttp.ClientSession) -> Callable[[Principal], Target | None]:
     """One request's routing decision as the gateway makes it (`GatewayAPI._pipeline` up to forwarding)."""
-    settings = GatewaySettings(clock=lambda: NOW)
+    settings = GatewayOptions(clock=lambda: NOW)
     router = Router(Catalog(config, registry, node_timeout_s=settings.node_timeout_s), RouteHealth(settings), POLICY)
     ctx = RouteContext(stream=False, prompt_tokens=8, max_tokens=64)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shareai.agent.control.settings import ControlConfig, ControlConfigError, parse_control
+from shareai.agent.control.control_config import ControlConfig, ControlConfigError, parse_control
 from shareai.tomlconfig import ConfigError, check_keys, expand_env, get, read_toml
 from shareai.wire.http import DEFAULT_MAX_BODY_BYTES
 
@@ -90,7 +90,7 @@ class AgentConfig:
     port: int = 8000
     api_key: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    # `[control]`: joining a coordinator (`shareai-agent run`); see agent/control/settings.py.
+    # `[control]`: joining a coordinator (`shareai-agent run`); see agent/control/control_config.py.
     control: ControlConfig = field(default_factory=ControlConfig)
 
     def validate(self) -> AgentConfig:

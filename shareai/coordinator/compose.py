@@ -37,7 +37,7 @@ from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.fleet.admin_routes import FleetAdminRoutes
 from shareai.coordinator.fleet.subsystem import FleetSubsystem
 from shareai.coordinator.gateway.fallbacks import AnyOrg, NoopGovernor, StaticKeyAuthenticator
-from shareai.coordinator.gateway.settings import GatewaySettings
+from shareai.coordinator.gateway.options import GatewayOptions
 from shareai.coordinator.gateway.subsystem import GatewaySubsystem
 from shareai.coordinator.governance.subsystem import GovernanceSubsystem
 from shareai.coordinator.install_routes import InstallSubsystem
@@ -90,10 +90,10 @@ class ComposedCoordinator(Coordinator):
 
 def build_coordinator(config: CoordinatorConfig, *, admin_key: str | None = None,
                       clock: Callable[[], float] = time.time,
-                      gateway_settings: GatewaySettings | None = None) -> ComposedCoordinator:
+                      gateway_options: GatewayOptions | None = None) -> ComposedCoordinator:
     """The whole coordinator for `config`, every part constructed here, in dependency order.
 
-    `clock` is wall time for every part (tests pass a fake one); `gateway_settings` replaces the
+    `clock` is wall time for every part (tests pass a fake one); `gateway_options` replaces the
     `[routing]` tunables (tests shorten breaker cooldowns)."""
     tls = load_tls(config)
     admin = load_admin(config, admin_key)
@@ -108,7 +108,7 @@ def build_coordinator(config: CoordinatorConfig, *, admin_key: str | None = None
     else:
         governance = None
         authenticator = StaticKeyAuthenticator(config.api_keys, admin.is_admin)
-        governor = NoopGovernor((gateway_settings or GatewaySettings()).usage_memory)
+        governor = NoopGovernor((gateway_options or GatewayOptions()).usage_memory)
         orgs = AnyOrg()
         log.warning("governance disabled ([governance] enabled = false): no orgs, keys, limits, quotas or "
                     "accounting; only the admin key and [auth] api_keys are accepted")
@@ -118,6 +118,6 @@ def build_coordinator(config: CoordinatorConfig, *, admin_key: str | None = None
         fleet_admin=FleetAdminRoutes(fleet, orgs),
         install=InstallSubsystem(config),
         gateway=GatewaySubsystem(config, directory=fleet.directory, authenticator=authenticator,
-                                 governor=governor, settings=gateway_settings),
+                                 governor=governor, settings=gateway_options),
     )
     return ComposedCoordinator(config, parts, admin=admin, tls=tls, clock=clock)

@@ -17,7 +17,7 @@ from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.fleet.admin_routes import FleetAdminRoutes
 from shareai.coordinator.fleet.subsystem import FleetSubsystem
 from shareai.coordinator.gateway.fallbacks import AnyOrg, EmptyDirectory, StaticKeyAuthenticator
-from shareai.coordinator.gateway.settings import GatewaySettings
+from shareai.coordinator.gateway.options import GatewayOptions
 from shareai.coordinator.gateway.subsystem import GatewaySubsystem
 from shareai.coordinator.governance.subsystem import GovernanceSubsystem
 from shareai.coordinator.install_routes import InstallSubsystem
@@ -62,7 +62,7 @@ def governance_coordinator(cfg: CoordinatorConfig, *, admin_key: str | None, clo
 
 def gateway_coordinator(cfg: CoordinatorConfig, *, admin_key: str | None, governor: Governor,
                         directory: NodeDirectory | None = None, authenticator: Authenticator | None = None,
-                        settings: GatewaySettings | None = None,
+                        settings: GatewayOptions | None = None,
                         clock: Callable[[], float] = time.time) -> PartialCoordinator:
     """The gateway alone over the test's collaborators (no nodes and config keys unless given)."""
     tls = load_tls(cfg)

@@ -6,7 +6,7 @@
     backoff.py       pure timing: jittered intervals, exponential backoff
     session.py       register, heartbeat loop, re-register, deregister
     availability.py  always-on / idle policy (injected utilisation source and clock), time window
-    settings.py      the `[control]` config table and its flags
+    control_config.py  the `[control]` config table and its flags
     node.py          `NodeAgent`: serving + session + availability, wired together
     commands.py      the `enroll` and `run` CLI verbs
 """

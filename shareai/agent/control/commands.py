@@ -23,9 +23,9 @@ import typer
 
 from shareai import aio
 from shareai.agent.config import AgentConfig, ConfigError, load_config
+from shareai.agent.control.control_config import ControlConfig, ControlConfigError
 from shareai.agent.control.identity import IdentityError, NodeIdentity, default_data_dir, load_identity
 from shareai.agent.control.session import NodeRefused
-from shareai.agent.control.settings import ControlConfig, ControlConfigError
 from shareai.agent.serve_cmd import apply_flags
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 

@@ -25,7 +25,7 @@ from shareai.wire.http import read_json
 _ADMIN = Principal(key_id="admin", org=None)
 
 
-class GatewayAdmin:
+class GatewayAdminRoutes:
     def __init__(self, coord: Host, catalog: Catalog, health: RouteHealth) -> None:
         self._coord = coord
         self._catalog = catalog

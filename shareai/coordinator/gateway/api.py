@@ -26,10 +26,10 @@ from aiohttp import web
 from shareai.coordinator.gateway.forward import Forwarder, Reply, Trace
 from shareai.coordinator.gateway.health import RouteHealth
 from shareai.coordinator.gateway.metrics import GatewayMetrics
+from shareai.coordinator.gateway.options import GatewayOptions
 from shareai.coordinator.gateway.policy import RouteContext
 from shareai.coordinator.gateway.requests import Parsed, parse_body
 from shareai.coordinator.gateway.router import POLICY_HEADER, ROUTE_HEADER, Router
-from shareai.coordinator.gateway.settings import GatewaySettings
 from shareai.coordinator.gateway.streaming import Cap, RelayResult, relay, replay_frames
 from shareai.coordinator.gateway.targets import CHAT, COMPLETIONS, EMBEDDINGS, ModelRoutes, Target
 from shareai.coordinator.interfaces import (
@@ -84,7 +84,7 @@ def _cost_header(cost: float) -> str:
 
 class GatewayAPI:
     def __init__(self, *, router: Router, forwarder: Forwarder, health: RouteHealth, authenticator: Authenticator,
-                 governor: Governor, metrics: GatewayMetrics, settings: GatewaySettings, max_body_bytes: int,
+                 governor: Governor, metrics: GatewayMetrics, settings: GatewayOptions, max_body_bytes: int,
                  clock: Callable[[], float] = time.time) -> None:
         self.router = router
         self.forwarder = forwarder

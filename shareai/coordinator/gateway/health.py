@@ -24,7 +24,7 @@ import aiohttp
 from shareai.coordinator.gateway.breaker import CLOSED, HALF_OPEN, Breaker
 from shareai.coordinator.gateway.keypool import KeyPool
 from shareai.coordinator.gateway.metrics import GatewayMetrics
-from shareai.coordinator.gateway.settings import GatewaySettings
+from shareai.coordinator.gateway.options import GatewayOptions
 from shareai.coordinator.gateway.stats import StatsBook
 from shareai.coordinator.gateway.targets import NODE, Target
 
@@ -36,7 +36,7 @@ class InjectedFault(aiohttp.ClientConnectionError):
 
 
 class RouteHealth:
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewayOptions) -> None:
         self.settings = settings
         self.stats = StatsBook()
         self._breakers: dict[str, Breaker] = {}

@@ -2,7 +2,7 @@
 
     GatewaySubsystem(config, directory=fleet.directory, authenticator=gov, governor=gov)
     GatewaySubsystem(config, directory=my_directory, authenticator=a, governor=g,
-                     settings=GatewaySettings(clock=fake_clock))              # tests
+                     settings=GatewayOptions(clock=fake_clock))              # tests
 
 `compose.build_coordinator` passes the fleet's live registry as the `NodeDirectory` and governance
 as `Authenticator` and `Governor` (or, only with `[governance] enabled = false`, the explicit
@@ -21,14 +21,14 @@ import grpc
 from aiohttp import web
 
 from shareai.coordinator.config import CoordinatorConfig
-from shareai.coordinator.gateway.admin_routes import GatewayAdmin
+from shareai.coordinator.gateway.admin_routes import GatewayAdminRoutes
 from shareai.coordinator.gateway.api import GatewayAPI
 from shareai.coordinator.gateway.forward import Forwarder
 from shareai.coordinator.gateway.health import RouteHealth
 from shareai.coordinator.gateway.metrics import GatewayMetrics, MetricsRegistry
 from shareai.coordinator.gateway.metrics_access import MetricsAccess
+from shareai.coordinator.gateway.options import GatewayOptions
 from shareai.coordinator.gateway.router import Router
-from shareai.coordinator.gateway.settings import GatewaySettings
 from shareai.coordinator.gateway.targets import Catalog
 from shareai.coordinator.interfaces import Authenticator, Governor, Host, NodeDirectory
 from shareai.coordinator.store.db import Schema
@@ -41,13 +41,13 @@ class GatewaySubsystem:
     schemas: tuple[Schema, ...] = ()
 
     def __init__(self, config: CoordinatorConfig, *, directory: NodeDirectory, authenticator: Authenticator,
-                 governor: Governor, settings: GatewaySettings | None = None) -> None:
+                 governor: Governor, settings: GatewayOptions | None = None) -> None:
         for what, value in (("directory", directory), ("authenticator", authenticator), ("governor", governor)):
             if value is None:  # typed callers cannot get here; untyped ones get a clear start-up error
                 raise TypeError(f"GatewaySubsystem needs a {what}; pass the fallback explicitly if that is meant")
         self.config = config
         if settings is None:  # the `[routing]` table of the config
-            settings = GatewaySettings(breaker_threshold=config.breaker_threshold,
+            settings = GatewayOptions(breaker_threshold=config.breaker_threshold,
                                        breaker_cooldown_s=config.breaker_cooldown_s,
                                        node_timeout_s=config.node_timeout_s)
         self.settings = settings
@@ -80,7 +80,7 @@ class GatewaySubsystem:
                          authenticator=self.authenticator, governor=self.governor, metrics=self.metrics, settings=s,
                          max_body_bytes=cfg.max_body_bytes, clock=host.clock)
         api.add_routes(host.http_app)
-        GatewayAdmin(host, catalog, self.health).add_routes(host.http_app)
+        GatewayAdminRoutes(host, catalog, self.health).add_routes(host.http_app)
         self.forwarder = forwarder
         self.health.start(self.session, self.metrics, catalog.probe_targets)
         routes = host.http_app.router.routes()

@@ -8,7 +8,7 @@
     quota.py         day/month token and cost quotas: reserve, settle, release (pure)
     cache.py         exact-match response cache, TTL, LRU bounded in bytes
     pricing.py       worst-case model prices for reservations, own-node energy cost
-    governor.py      Governance (interfaces.Governor)
+    governor.py      OrgGovernor (interfaces.Governor)
     reports.py       usage report grouping and percentiles
     routes.py        admin API under /admin/v1/
     subsystem.py     GovernanceSubsystem, built by `compose.build_coordinator`

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from shareai.coordinator.governance.directory import Directory
+from shareai.coordinator.governance.directory import OrgDirectory
 from shareai.coordinator.governance.models import key_scope
 from shareai.coordinator.interfaces import Principal
 from shareai.wire.errors import AuthenticationError
@@ -28,7 +28,7 @@ class AdminCheck(Protocol):
 
 
 class KeyAuthenticator:
-    def __init__(self, directory: Directory, *, admin: AdminCheck | None = None,
+    def __init__(self, directory: OrgDirectory, *, admin: AdminCheck | None = None,
                  bootstrap_keys: Iterable[str] = (), clock: Callable[[], float] = time.time) -> None:
         self._directory = directory
         self._admin = admin

@@ -1,6 +1,6 @@
 """Orgs, keys and limits: an in-memory view for the request path, written through to the store.
 
-    directory = await Directory.load(store, audit=coord.audit, clock=time.time)
+    directory = await OrgDirectory.load(store, audit=coord.audit, clock=time.time)
     org = await directory.create_org("alice", Org(name="acme", cache_mode="deterministic"))
     key, secret = await directory.create_key("alice", org="acme", models=("gemma",))
     directory.key_for_secret(secret)          # hot path: a dict lookup by hash, no disk
@@ -40,7 +40,7 @@ class AuditSink(Protocol):
         ...
 
 
-class Directory:
+class OrgDirectory:
     def __init__(self, store: GovernanceStore, audit: AuditSink, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._audit = audit
@@ -56,7 +56,7 @@ class Directory:
 
     @classmethod
     async def load(cls, store: GovernanceStore, audit: AuditSink,
-                   clock: Callable[[], float] = time.time) -> Directory:
+                   clock: Callable[[], float] = time.time) -> OrgDirectory:
         d = cls(store, audit, clock)
         d.orgs = {o.name: o for o in await store.orgs()}
         for key in await store.keys():

@@ -11,7 +11,7 @@ serialised and exact. Limits apply to the org's scope and, when set, to the key'
 refused if any scope refuses it, and then nothing is counted anywhere. Bootstrap principals
 (`org=None`) are never limited. The gateway passes upper bounds: `prompt_tokens` is the prompt's
 UTF-8 bytes plus overheads (`gateway.token_bound`), `max_tokens` the completion cap of every choice
-(the client's, else `GatewaySettings.default_max_tokens`, the one default). Settlement books what
+(the client's, else `GatewayOptions.default_max_tokens`, the one default). Settlement books what
 the upstream reported, in full, even above the reservation (an overrun, logged by the gateway).
 Old day and month tallies are pruned from the ledger when admission sees a new UTC day.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shareai.coordinator.governance.cache import ResponseCache, cache_key
-from shareai.coordinator.governance.directory import Directory
+from shareai.coordinator.governance.directory import OrgDirectory
 from shareai.coordinator.governance.models import Limits, key_scope, org_scope
 from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.quota import QuotaLedger, Refusal, Reservation, period_keys
@@ -94,8 +94,8 @@ class GovernedAdmission:
             self._ledger.release(self._reservation)
 
 
-class Governance:
-    def __init__(self, directory: Directory, *, prices: PriceBook, cache: ResponseCache, sink: UsageSink,
+class OrgGovernor:
+    def __init__(self, directory: OrgDirectory, *, prices: PriceBook, cache: ResponseCache, sink: UsageSink,
                  clock: Callable[[], float] = time.time, nodes: NodeDirectory | None = None) -> None:
         self.directory = directory
         self.nodes = nodes  # the fleet, for the prices nodes advertise (cost reservations)

@@ -7,7 +7,7 @@
 
 A sliding window log is exact: no 60-second span ever holds more than `limit` units, whatever
 the arrival pattern (a token bucket refills continuously and lets a burst overshoot a little).
-The check and the add happen without an `await` in between (`Governance.admit`), so on one event
+The check and the add happen without an `await` in between (`OrgGovernor.admit`), so on one event
 loop L-per-minute under 3L concurrent requests admits exactly L. Memory is one small entry per
 admitted request still inside the window.
 """

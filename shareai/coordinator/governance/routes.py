@@ -9,7 +9,7 @@
     GET  /admin/v1/usage?by=&org=&key=&since=   GET  /admin/v1/audit?since=&action=&limit=
 
 Every route requires the admin key (`AdminAuth.require`, 401 otherwise) and every change is
-audited by the `Directory` with the actor. Bad input is a 400 naming the field.
+audited by the `OrgDirectory` with the actor. Bad input is a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from shareai.coordinator.audit import AuditLog
-from shareai.coordinator.governance.directory import Directory
+from shareai.coordinator.governance.directory import OrgDirectory
 from shareai.coordinator.governance.models import (
     DEFAULT_ROTATE_GRACE_S,
     Org,
@@ -72,8 +72,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-class GovernanceAdmin:
-    def __init__(self, directory: Directory, store: GovernanceStore, audit: AuditLog, admin: AdminGate,
+class GovernanceAdminRoutes:
+    def __init__(self, directory: OrgDirectory, store: GovernanceStore, audit: AuditLog, admin: AdminGate,
                  flush_usage: Callable[[], Awaitable[None]], clock: Callable[[], float] = time.time) -> None:
         self._d = directory
         self._store = store

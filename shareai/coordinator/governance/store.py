@@ -6,7 +6,7 @@
     rows = await store.usage(since=t0, org="acme")
 
 Both pass one shared test suite (tests/coordinator/governance/test_store.py). Orgs, keys and limits
-are small and read whole at start-up (the hot path reads the in-memory `Directory`); usage grows and
+are small and read whole at start-up (the hot path reads the in-memory `OrgDirectory`); usage grows and
 is queried by time window. Reports are one SQL aggregation (`reports.usage_report`) in both: the
 memory store runs it over a throwaway in-memory SQLite copy of its rows.
 """

@@ -25,12 +25,12 @@ import grpc
 from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.governance.auth import KeyAuthenticator
 from shareai.coordinator.governance.cache import ResponseCache
-from shareai.coordinator.governance.directory import Directory
-from shareai.coordinator.governance.governor import Governance, GovernedAdmission
+from shareai.coordinator.governance.directory import OrgDirectory
+from shareai.coordinator.governance.governor import GovernedAdmission, OrgGovernor
 from shareai.coordinator.governance.models import key_scope, org_scope
 from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.quota import QuotaLedger, day_start, month_start, period_keys
-from shareai.coordinator.governance.routes import GovernanceAdmin
+from shareai.coordinator.governance.routes import GovernanceAdminRoutes
 from shareai.coordinator.governance.sqlite_store import GOVERNANCE_SCHEMA, SqliteGovernanceStore, insert_usage
 from shareai.coordinator.governance.store import GovernanceStore
 from shareai.coordinator.interfaces import (
@@ -85,27 +85,27 @@ class GovernanceSubsystem:
         self._nodes = nodes
         self._retire_org = retire_org
         self.store: SqliteGovernanceStore
-        self.directory: Directory
+        self.directory: OrgDirectory
         self.writer: BatchWriter[UsageRecord]
-        self.governance: Governance
+        self.governor: OrgGovernor
         self.authenticator: KeyAuthenticator
-        self.admin_api: GovernanceAdmin
+        self.admin_api: GovernanceAdminRoutes
 
     async def start(self, host: Host) -> None:
         self.store = SqliteGovernanceStore(host.db)
-        self.directory = await Directory.load(self.store, host.audit, self.clock)
+        self.directory = await OrgDirectory.load(self.store, host.audit, self.clock)
         self.directory.org_delete_hooks.append(self._retire_org)  # deleting an org revokes its nodes and tokens
         self.writer = BatchWriter(host.db, insert_usage, name="usage", interval_s=self.flush_interval_s)
-        self.governance = Governance(
+        self.governor = OrgGovernor(
             self.directory, prices=self._prices,
             cache=ResponseCache(self.cache_max_bytes, clock=time.monotonic), sink=self.writer, clock=self.clock,
             nodes=self._nodes,
         )
-        await rebuild_quotas(self.governance.ledger, self.store, self.clock())
+        await rebuild_quotas(self.governor.ledger, self.store, self.clock())
         self.writer.start()
         self.authenticator = KeyAuthenticator(self.directory, admin=host.admin,
                                               bootstrap_keys=self._bootstrap_keys, clock=self.clock)
-        self.admin_api = GovernanceAdmin(self.directory, self.store, host.audit, host.admin,
+        self.admin_api = GovernanceAdminRoutes(self.directory, self.store, host.audit, host.admin,
                                          self.writer.flush, self.clock)
         self.admin_api.add_routes(host.http_app)
 
@@ -127,21 +127,21 @@ class GovernanceSubsystem:
 
     async def admit(self, principal: Principal, *, model: str, prompt_tokens: int, max_tokens: int,
                     max_price: Price | None = None) -> GovernedAdmission:
-        return await self.governance.admit(principal, model=model, prompt_tokens=prompt_tokens,
+        return await self.governor.admit(principal, model=model, prompt_tokens=prompt_tokens,
                                            max_tokens=max_tokens, max_price=max_price)
 
     def rate_headers(self, principal: Principal) -> dict[str, str]:
         """Current `x-ratelimit-*` headers of a principal, consuming nothing (answers before admission)."""
-        return self.governance.rate_headers(principal)
+        return self.governor.rate_headers(principal)
 
     def cache_get(self, principal: Principal, request: dict[str, Any]) -> CachedResponse | None:
-        return self.governance.cache_get(principal, request)
+        return self.governor.cache_get(principal, request)
 
     def cache_put(self, principal: Principal, request: dict[str, Any], response: CachedResponse) -> None:
-        self.governance.cache_put(principal, request, response)
+        self.governor.cache_put(principal, request, response)
 
     def record(self, usage: UsageRecord) -> None:
-        self.governance.record(usage)
+        self.governor.record(usage)
 
     # -- OrgLookup (the fleet's enrollment tokens name an existing org) ----------------------------
 

@@ -12,7 +12,7 @@ from openai import AsyncOpenAI
 
 from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import CoordinatorConfig, ProviderConfig
-from shareai.coordinator.gateway import GatewaySettings, GatewaySubsystem
+from shareai.coordinator.gateway import GatewayOptions, GatewaySubsystem
 from shareai.coordinator.gateway.fallbacks import NoopGovernor
 from shareai.coordinator.interfaces import Authenticator, Governor, NodeDirectory
 from shareai.testing.fake_provider import FakeProvider
@@ -54,7 +54,7 @@ async def gateway(tmp_path: Path, fakes: Any) -> AsyncIterator[Callable[..., Awa
     started: list[Gateway] = []
 
     async def make(providers: list[ProviderConfig], *, policy: str = "cheapest",
-                   directory: NodeDirectory | None = None, settings: GatewaySettings | None = None,
+                   directory: NodeDirectory | None = None, settings: GatewayOptions | None = None,
                    authenticator: Authenticator | None = None, governor: Governor | None = None,
                    max_body_bytes: int = 4 * 1024 * 1024) -> Gateway:
         cfg = CoordinatorConfig(http_host="127.0.0.1", http_port=0, grpc_host="127.0.0.1", grpc_port=0,
@@ -62,7 +62,7 @@ async def gateway(tmp_path: Path, fakes: Any) -> AsyncIterator[Callable[..., Awa
                                 providers=providers, max_body_bytes=max_body_bytes).validate()
         gov = governor if governor is not None else NoopGovernor()
         coord = gateway_coordinator(cfg, admin_key=ADMIN_KEY, directory=directory, authenticator=authenticator,
-                                    governor=gov, settings=settings or GatewaySettings())
+                                    governor=gov, settings=settings or GatewayOptions())
         sub = coord.gateway
         assert sub is not None
         await coord.start()

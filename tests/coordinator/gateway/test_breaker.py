@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shareai.coordinator.gateway import GatewaySettings
+from shareai.coordinator.gateway import GatewayOptions
 from shareai.coordinator.gateway.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
 from shareai.coordinator.gateway.keypool import KeyPool
 from tests.coordinator.gateway.helpers import MODEL, FakeClock, StaticDirectory, eventually, node_route, provider
@@ -49,7 +49,7 @@ async def test_breaker_opens_skips_the_provider_then_a_probe_closes_it(fakes: An
     a.fail_status = 500
     clock = FakeClock()
     g = await gateway([provider("provider-a", a, price=(0, 0)), provider("provider-b", b, price=(1, 1))],
-                      settings=GatewaySettings(breaker_threshold=2, breaker_cooldown_s=30.0, clock=clock,
+                      settings=GatewayOptions(breaker_threshold=2, breaker_cooldown_s=30.0, clock=clock,
                                                probe_interval_s=3600))  # only request-triggered probes here
     for _ in range(2):
         raw = await g.client.chat.completions.with_raw_response.create(model=MODEL, messages=MSG)
@@ -80,7 +80,7 @@ async def test_an_open_node_gets_a_trial_request_after_cooldown(fakes: Any, gate
     clock = FakeClock()
     directory = StaticDirectory([node_route("n1", node.base_url, price=(0, 0))])
     g = await gateway([provider("provider-b", b, price=(1, 1))], directory=directory,
-                      settings=GatewaySettings(breaker_threshold=1, breaker_cooldown_s=5.0, clock=clock))
+                      settings=GatewayOptions(breaker_threshold=1, breaker_cooldown_s=5.0, clock=clock))
     await g.client.chat.completions.create(model=MODEL, messages=MSG)
     assert g.sub.health.state("node:n1") == OPEN
     node.fail_status = None
@@ -97,7 +97,7 @@ async def test_background_probes_close_a_circuit_without_traffic(fakes: Any, gat
     a.fail_status = 500
     clock = FakeClock()
     g = await gateway([provider("provider-a", a, price=(0, 0)), provider("provider-b", b, price=(1, 1))],
-                      settings=GatewaySettings(breaker_threshold=1, breaker_cooldown_s=30.0, probe_interval_s=0.02,
+                      settings=GatewayOptions(breaker_threshold=1, breaker_cooldown_s=30.0, probe_interval_s=0.02,
                                                clock=clock))
     await g.client.chat.completions.create(model=MODEL, messages=MSG)
     assert g.sub.health.state("provider-a") == OPEN

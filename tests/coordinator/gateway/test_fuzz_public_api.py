@@ -63,7 +63,7 @@ class World:
 
     def reserved(self) -> dict[Any, Any]:
         async def read() -> dict[Any, Any]:
-            return dict(self.gov.governance.ledger.reserved)
+            return dict(self.gov.governor.ledger.reserved)
         return self.served.call(read())
 
 

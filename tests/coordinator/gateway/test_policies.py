@@ -8,7 +8,7 @@ from typing import Any
 import openai
 import pytest
 
-from shareai.coordinator.gateway import GatewaySettings
+from shareai.coordinator.gateway import GatewayOptions
 from shareai.coordinator.interfaces import Principal
 from tests.coordinator.gateway.helpers import MODEL, StaticDirectory, load, node_route, provider
 
@@ -125,7 +125,7 @@ async def test_principal_policy_and_allowed_models(fakes: Any, gateway: Any) -> 
 async def test_weighted_spreads_by_weight(fakes: Any, gateway: Any) -> None:
     a, b = await fakes(), await fakes()
     g = await gateway([provider("provider-a", a, weight=3.0), provider("provider-b", b, weight=1.0)],
-                      policy="weighted", settings=GatewaySettings(rng=random.Random(7)))
+                      policy="weighted", settings=GatewayOptions(rng=random.Random(7)))
     routes = [await _route(g) for _ in range(40)]
     assert routes.count("provider-a") > routes.count("provider-b") > 0
 

@@ -12,7 +12,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from shareai.coordinator.config import CoordinatorConfig, NodePricing, ProviderConfig, ProviderModel
-from shareai.coordinator.gateway import GatewaySettings
+from shareai.coordinator.gateway import GatewayOptions
 from shareai.coordinator.gateway.breaker import CLOSED, HALF_OPEN, OPEN
 from shareai.coordinator.gateway.fallbacks import NoopGovernor
 from shareai.coordinator.gateway.health import InjectedFault, RouteHealth
@@ -80,7 +80,7 @@ async def test_usage_records_carry_the_injected_clock(tmp_path: Path, fakes: Any
                             providers=[provider("provider-a", fake)]).validate()
     governor = NoopGovernor()
     clock = FakeClock(1_800_000_000.0)
-    coord = gateway_coordinator(cfg, admin_key=ADMIN_KEY, governor=governor, settings=GatewaySettings(), clock=clock)
+    coord = gateway_coordinator(cfg, admin_key=ADMIN_KEY, governor=governor, settings=GatewayOptions(), clock=clock)
     await coord.start()
     try:
         async with AsyncOpenAI(base_url=coord.url + "/v1", api_key=KEY, max_retries=0, timeout=15) as client:
@@ -95,7 +95,7 @@ async def test_usage_records_carry_the_injected_clock(tmp_path: Path, fakes: Any
 
 def test_route_health_answers_for_breakers_keys_and_faults() -> None:
     clock = FakeClock()
-    health = RouteHealth(GatewaySettings(breaker_threshold=1, breaker_cooldown_s=10.0, clock=clock))
+    health = RouteHealth(GatewayOptions(breaker_threshold=1, breaker_cooldown_s=10.0, clock=clock))
     node = node_target(node_route("n1", "http://127.0.0.1:9/v1"), NodePricing(), 60.0)
     prov = provider_target(ProviderConfig(name="p", base_url="http://127.0.0.1:9/v1", api_keys=["k1", "k2"],
                                           models=[ProviderModel(MODEL, MODEL, 1.0, 1.0)]),

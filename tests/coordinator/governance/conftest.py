@@ -11,8 +11,8 @@ import pytest
 from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
 from shareai.coordinator.governance.cache import ResponseCache
-from shareai.coordinator.governance.directory import Directory
-from shareai.coordinator.governance.governor import Governance
+from shareai.coordinator.governance.directory import OrgDirectory
+from shareai.coordinator.governance.governor import OrgGovernor
 from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.store import MemoryGovernanceStore
 from shareai.coordinator.interfaces import UsageRecord
@@ -55,14 +55,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def directory(clock: Clock) -> Directory:
-    return await Directory.load(MemoryGovernanceStore(), ListAudit(), clock)
+async def directory(clock: Clock) -> OrgDirectory:
+    return await OrgDirectory.load(MemoryGovernanceStore(), ListAudit(), clock)
 
 
 @pytest.fixture
-def governance(directory: Directory, clock: Clock) -> Governance:
+def governance(directory: OrgDirectory, clock: Clock) -> OrgGovernor:
     prices = PriceBook(by_model={"gemma": (1.0, 2.0)})  # USD per 1M tokens
-    return Governance(directory, prices=prices, cache=ResponseCache(1 << 20, clock=clock), sink=ListSink(),
+    return OrgGovernor(directory, prices=prices, cache=ResponseCache(1 << 20, clock=clock), sink=ListSink(),
                       clock=clock)
 
 

@@ -43,10 +43,10 @@ async def test_lone_surrogates_do_not_leak_the_reservation(stack: Stack) -> None
     for _ in range(2):
         status, answer = await _post(stack, first_key, body)
         assert status == 200, answer
-    assert stack.gov.governance.ledger.reserved == {}
+    assert stack.gov.governor.ledger.reserved == {}
     status, answer = await _post(stack, other_key, {"model": MODEL, "messages": MESSAGES, "max_tokens": 300})
     assert status == 200, answer
-    assert stack.gov.governance.ledger.reserved == {}
+    assert stack.gov.governor.ledger.reserved == {}
 
 
 class BrokenCache(ResponseCache):
@@ -59,7 +59,7 @@ class BrokenCache(ResponseCache):
 async def test_an_unexpected_error_releases_records_500_and_answers_openai_shaped(stack: Stack) -> None:
     await stack.gov.directory.create_org("admin", Org("acme", cache_mode="all", cache_ttl_s=60))
     await stack.gov.directory.set_limits("admin", "org:acme", {"daily_tokens": 700})
-    stack.gov.governance.cache = BrokenCache(1 << 20)
+    stack.gov.governor.cache = BrokenCache(1 << 20)
     key = await stack.key()
     body = {"model": MODEL, "messages": MESSAGES, "max_tokens": 600}
     for _ in range(2):  # each reserves more than half the quota: a leak would refuse the second
@@ -67,7 +67,7 @@ async def test_an_unexpected_error_releases_records_500_and_answers_openai_shape
         assert status == 500, answer
         assert set(answer["error"]) == {"message", "type", "param", "code"}
         assert "secret internals" not in json.dumps(answer) and "Traceback" not in json.dumps(answer)
-    assert stack.gov.governance.ledger.reserved == {}
+    assert stack.gov.governor.ledger.reserved == {}
     await stack.gov.writer.flush()
     records = await stack.gov.store.usage(org="acme")
     assert [r.status for r in records] == [500, 500]
@@ -85,4 +85,4 @@ async def test_a_hostile_upstream_answer_nested_5000_deep_is_no_500(stack: Stack
             headers=headers) as r:
         # Passed on as the upstream sent it, like any answer that is not a JSON object.
         assert r.status == 200 and await r.read() == stack.provider.raw_body
-    assert stack.gov.governance.ledger.reserved == {}
+    assert stack.gov.governor.ledger.reserved == {}

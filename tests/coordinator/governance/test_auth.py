@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shareai.coordinator.governance.auth import KeyAuthenticator
-from shareai.coordinator.governance.directory import Directory
+from shareai.coordinator.governance.directory import OrgDirectory
 from shareai.coordinator.governance.models import Org
 from shareai.coordinator.governance.store import MemoryGovernanceStore
 from shareai.coordinator.interfaces import Principal
@@ -19,7 +19,7 @@ class FakeAdmin:
 
 
 @pytest.fixture
-def auth(directory: Directory, clock: Clock) -> KeyAuthenticator:
+def auth(directory: OrgDirectory, clock: Clock) -> KeyAuthenticator:
     return KeyAuthenticator(directory, admin=FakeAdmin(), bootstrap_keys=["boot-1", ""], clock=clock)
 
 
@@ -29,7 +29,7 @@ async def _reject(auth: KeyAuthenticator, token: str | None, code: str) -> None:
     assert err.value.status == 401 and err.value.code == code
 
 
-async def test_key_resolves_to_its_org_settings(directory: Directory, auth: KeyAuthenticator) -> None:
+async def test_key_resolves_to_its_org_settings(directory: OrgDirectory, auth: KeyAuthenticator) -> None:
     await directory.create_org("admin", Org("acme", policy="cheapest", private=True, cache_mode="all",
                                             cache_ttl_s=42))
     key, secret = await directory.create_key("admin", org="acme", models=("gemma",))
@@ -41,7 +41,7 @@ async def test_key_resolves_to_its_org_settings(directory: Directory, auth: KeyA
     assert (await auth.authenticate(secret)).policy == "fastest"
 
 
-async def test_unknown_missing_revoked_and_expired(directory: Directory, auth: KeyAuthenticator,
+async def test_unknown_missing_revoked_and_expired(directory: OrgDirectory, auth: KeyAuthenticator,
                                                    clock: Clock) -> None:
     await directory.create_org("admin", Org("acme"))
     await _reject(auth, None, "missing_api_key")
@@ -55,7 +55,7 @@ async def test_unknown_missing_revoked_and_expired(directory: Directory, auth: K
     await _reject(auth, short, "expired_api_key")
 
 
-async def test_rotation_keeps_the_old_secret_for_the_grace_period(directory: Directory, auth: KeyAuthenticator,
+async def test_rotation_keeps_the_old_secret_for_the_grace_period(directory: OrgDirectory, auth: KeyAuthenticator,
                                                                   clock: Clock) -> None:
     await directory.create_org("admin", Org("acme"))
     key, old = await directory.create_key("admin", org="acme")
@@ -80,7 +80,7 @@ async def test_bootstrap_keys_have_no_org(auth: KeyAuthenticator) -> None:
 
 async def test_every_change_is_audited_with_actor(clock: Clock) -> None:
     audit = ListAudit()
-    d = await Directory.load(MemoryGovernanceStore(), audit, clock)
+    d = await OrgDirectory.load(MemoryGovernanceStore(), audit, clock)
     await d.create_org("alice", Org("acme"))
     await d.update_org("alice", "acme", {"cache_mode": "all"})
     key, _ = await d.create_key("bob", org="acme")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shareai.coordinator.governance.cache import ResponseCache, cache_key, is_deterministic
-from shareai.coordinator.governance.governor import Governance
+from shareai.coordinator.governance.governor import OrgGovernor
 from shareai.coordinator.interfaces import CachedResponse, Principal
 from tests.coordinator.governance.conftest import Clock
 
@@ -70,7 +70,7 @@ def test_lru_is_bounded_in_bytes_and_evicts_least_recently_used() -> None:
     assert not cache.put("huge", _resp("x" * (4 * size)), ttl_s=60)
 
 
-def test_governor_cache_follows_the_principal_policy(governance: Governance) -> None:
+def test_governor_cache_follows_the_principal_policy(governance: OrgGovernor) -> None:
     cached = Principal(key_id="k1", org="acme", cache_mode="deterministic", cache_ttl_s=60)
     uncached = Principal(key_id="k2", org="acme", cache_mode="off")
     governance.cache_put(cached, _req(temperature=0, stream=True), _resp())

@@ -41,7 +41,7 @@ async def test_subsystem_takes_cache_bound_and_flush_interval_from_config(tmp_pa
     assert sub is not None
     await coord.start()
     try:
-        assert sub.governance.cache.max_bytes == 4096
+        assert sub.governor.cache.max_bytes == 4096
         assert sub.writer.interval_s == 0.2
     finally:
         await coord.stop()
@@ -55,6 +55,6 @@ async def test_explicit_subsystem_arguments_win_over_config(tmp_path: Path) -> N
     assert sub is not None
     await coord.start()
     try:
-        assert (sub.governance.cache.max_bytes, sub.writer.interval_s) == (2048, 0.1)
+        assert (sub.governor.cache.max_bytes, sub.writer.interval_s) == (2048, 0.1)
     finally:
         await coord.stop()

@@ -135,7 +135,7 @@ async def test_quota_burst_does_not_overshoot(stack: Stack) -> None:
     assert all(e.code == "insufficient_quota" and e.status_code == 429 for e in refused)
     used = sum(r.usage.total_tokens for r in ok if r.usage is not None)
     assert 2 <= len(ok) <= 8 and used == 22 * len(ok) <= 300
-    assert stack.gov.governance.ledger.reserved == {}
+    assert stack.gov.governor.ledger.reserved == {}
 
 
 async def test_cache_hit_and_miss_with_streaming_and_reports(stack: Stack) -> None:
@@ -198,14 +198,14 @@ async def test_unary_disconnect_releases_the_quota_reservation_and_records_499(s
         task = asyncio.create_task(s.post(stack.coord.url + "/v1/chat/completions", json=body,
                                           headers={"Authorization": f"Bearer {secret}"}))
         await eventually(lambda: stack.provider.calls == 1)
-        assert stack.gov.governance.ledger.reserved  # held while the upstream works
+        assert stack.gov.governor.ledger.reserved  # held while the upstream works
         task.cancel()
         try:
             await task
         except asyncio.CancelledError:
             pass
     await eventually(lambda: stack.provider.disconnects == 1)
-    await eventually(lambda: not stack.gov.governance.ledger.reserved)
+    await eventually(lambda: not stack.gov.governor.ledger.reserved)
     stack.provider.hang = False
     async with stack.client(secret) as c:  # fits only because the first reservation was given back
         ok = await c.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=100)

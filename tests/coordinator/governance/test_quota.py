@@ -8,8 +8,8 @@ import calendar
 import pytest
 
 from shareai.coordinator.governance.cache import ResponseCache
-from shareai.coordinator.governance.directory import Directory
-from shareai.coordinator.governance.governor import Governance
+from shareai.coordinator.governance.directory import OrgDirectory
+from shareai.coordinator.governance.governor import OrgGovernor
 from shareai.coordinator.governance.models import Limits, Org
 from shareai.coordinator.governance.pricing import PriceBook
 from shareai.coordinator.governance.quota import QuotaLedger, next_day, next_month, period_keys
@@ -56,7 +56,7 @@ def test_cost_caps_allow_an_exact_fit() -> None:
     assert ledger.check("org:a", Limits(daily_cost=1.0), NOON, tokens=0, cost=0.1) is not None
 
 
-async def _principal(directory: Directory, **limits: float) -> Principal:
+async def _principal(directory: OrgDirectory, **limits: float) -> Principal:
     await directory.create_org("admin", Org("acme"))
     key, _ = await directory.create_key("admin", org="acme")
     await directory.set_limits("admin", "org:acme", dict(limits))
@@ -64,7 +64,7 @@ async def _principal(directory: Directory, **limits: float) -> Principal:
 
 
 async def test_concurrent_burst_settling_its_whole_reservations_stays_within_the_cap(
-        directory: Directory, governance: Governance) -> None:
+        directory: OrgDirectory, governance: OrgGovernor) -> None:
     """Ledger arithmetic only: reservations count until settled. That the gateway's reservations are
     upper bounds against a provider's own count is proven end to end in test_quota_dense."""
     principal = await _principal(directory, daily_tokens=1000)
@@ -89,7 +89,7 @@ async def test_concurrent_burst_settling_its_whole_reservations_stays_within_the
 
 
 async def test_cost_cap_reserves_at_the_worst_price_and_settles_real_cost(
-        directory: Directory, governance: Governance, clock: Clock) -> None:
+        directory: OrgDirectory, governance: OrgGovernor, clock: Clock) -> None:
     # gemma costs at most 1 USD/M input and 2 USD/M output: 1000 + 1000 tokens reserve 0.003 USD.
     principal = await _principal(directory, daily_cost=0.01)
     admissions = [await governance.admit(principal, model="gemma", prompt_tokens=1000, max_tokens=1000)
@@ -102,7 +102,7 @@ async def test_cost_cap_reserves_at_the_worst_price_and_settles_real_cost(
 
 
 async def test_admission_prunes_past_days_and_months_from_the_ledger(
-        directory: Directory, governance: Governance, clock: Clock) -> None:
+        directory: OrgDirectory, governance: OrgGovernor, clock: Clock) -> None:
     principal = await _principal(directory, daily_tokens=10_000)
     day, month = period_keys(clock())
     adm = await governance.admit(principal, model="gemma", prompt_tokens=10, max_tokens=10)
@@ -117,7 +117,7 @@ async def test_admission_prunes_past_days_and_months_from_the_ledger(
     assert governance.ledger.used == {}
 
 
-async def test_admission_says_when_a_token_limit_applies(directory: Directory, governance: Governance) -> None:
+async def test_admission_says_when_a_token_limit_applies(directory: OrgDirectory, governance: OrgGovernor) -> None:
     """The gateway forwards its completion cap upstream only when a token quota or tpm applies."""
     quota = await _principal(directory, daily_tokens=10_000)
     assert (await governance.admit(quota, model="gemma", prompt_tokens=1, max_tokens=1)).token_limited
@@ -127,7 +127,7 @@ async def test_admission_says_when_a_token_limit_applies(directory: Directory, g
     assert (await governance.admit(quota, model="gemma", prompt_tokens=1, max_tokens=1)).token_limited
 
 
-async def test_key_quota_limits_one_key_not_its_siblings(directory: Directory, governance: Governance) -> None:
+async def test_key_quota_limits_one_key_not_its_siblings(directory: OrgDirectory, governance: OrgGovernor) -> None:
     principal = await _principal(directory, daily_tokens=10_000)
     await directory.set_limits("admin", f"key:{principal.key_id}", {"daily_tokens": 100})
     adm = await governance.admit(principal, model="gemma", prompt_tokens=50, max_tokens=50)
@@ -152,8 +152,8 @@ class _Nodes:
         return {"gemma"}
 
 
-async def test_cost_reservation_uses_the_price_nodes_advertise(directory: Directory, clock: Clock) -> None:
-    gov = Governance(directory, prices=PriceBook(by_model={"gemma": (1.0, 2.0)}), cache=ResponseCache(1024),
+async def test_cost_reservation_uses_the_price_nodes_advertise(directory: OrgDirectory, clock: Clock) -> None:
+    gov = OrgGovernor(directory, prices=PriceBook(by_model={"gemma": (1.0, 2.0)}), cache=ResponseCache(1024),
                      sink=ListSink(), clock=clock, nodes=_Nodes())
     principal = await _principal(directory, daily_cost=0.001)
     # 20 output tokens at the node's 50 USD/M = 0.001 USD: fits exactly once.

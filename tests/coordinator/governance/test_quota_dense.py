@@ -24,7 +24,7 @@ from tests.coordinator.governance.test_gateway_e2e import MODEL, Stack, stack
 __all__ = ["stack"]  # the fixture, imported for pytest
 
 DENSE_PROMPT = " ".join(["a"] * 100)  # 199 bytes: ~100 tokens on real tokenizers, 50 by characters/4
-DEFAULT_MAX_TOKENS = 256  # GatewaySettings.default_max_tokens
+DEFAULT_MAX_TOKENS = 256  # GatewayOptions.default_max_tokens
 
 
 def _messages(prompt: str = DENSE_PROMPT) -> list[Any]:
@@ -52,7 +52,7 @@ async def _booked(stack: Stack) -> tuple[int, list[Any]]:
     await stack.gov.writer.flush()
     records = await stack.gov.store.usage(org="acme")
     day = period_keys(stack.gov.clock())[0]
-    ledger = stack.gov.governance.ledger.used.get(("org:acme", day))
+    ledger = stack.gov.governor.ledger.used.get(("org:acme", day))
     booked = sum(r.prompt_tokens + r.completion_tokens for r in records)
     assert ledger is None or ledger.tokens == booked
     return booked, records
@@ -69,7 +69,7 @@ async def test_daily_tokens_hold_for_12_concurrent_requests_without_max_tokens(s
     ok = [r for r in results if not isinstance(r, openai.RateLimitError)]
     assert ok and len(ok) < 12, "some requests fit, the rest are refused"
     assert booked <= 3000, f"booked {booked} tokens against a daily quota of 3000"
-    assert stack.gov.governance.ledger.reserved == {}
+    assert stack.gov.governor.ledger.reserved == {}
     # The gateway told the provider the cap it reserved, and the provider stopped there.
     assert all(b.get("max_tokens") == DEFAULT_MAX_TOKENS for b in stack.provider.bodies)
     assert all(r.completion_tokens == DEFAULT_MAX_TOKENS for r in records if r.status == 200)
@@ -141,7 +141,7 @@ async def test_a_stream_from_a_provider_ignoring_max_tokens_ends_at_the_cap(stac
     booked, records = await _booked(stack)
     reserved = 64 + 16 + len("user") + len(DENSE_PROMPT) + DEFAULT_MAX_TOKENS
     assert booked == reserved and records[0].extra == {"estimated": True, "capped": True}
-    assert stack.gov.governance.ledger.reserved == {}
+    assert stack.gov.governor.ledger.reserved == {}
 
 
 async def test_the_cap_is_forwarded_only_where_a_token_limit_applies(stack: Stack) -> None:
@@ -178,4 +178,4 @@ async def test_a_completions_stream_ignoring_max_tokens_ends_at_the_cap(stack: S
     _, records = await _booked(stack)
     assert records[0].extra == {"estimated": True, "capped": True}
     assert records[0].completion_tokens == 20
-    assert len(stack.gov.governance.cache) == 0  # a cut stream is not the upstream's answer: not cached
+    assert len(stack.gov.governor.cache) == 0  # a cut stream is not the upstream's answer: not cached

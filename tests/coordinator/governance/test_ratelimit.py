@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from shareai.coordinator.governance.directory import Directory
-from shareai.coordinator.governance.governor import Governance
+from shareai.coordinator.governance.directory import OrgDirectory
+from shareai.coordinator.governance.governor import OrgGovernor
 from shareai.coordinator.governance.models import Org
 from shareai.coordinator.governance.ratelimit import SlidingWindow, format_reset, rate_headers, tightest
 from shareai.coordinator.interfaces import Principal
@@ -58,7 +58,7 @@ def test_headers_show_the_tightest_window() -> None:
                  "x-ratelimit-reset-requests": "59s"}
 
 
-async def _acme_key(directory: Directory, **limits: int) -> Principal:
+async def _acme_key(directory: OrgDirectory, **limits: int) -> Principal:
     await directory.create_org("admin", Org("acme"))
     key, _ = await directory.create_key("admin", org="acme")
     await directory.set_limits("admin", "org:acme", dict(limits))
@@ -67,7 +67,7 @@ async def _acme_key(directory: Directory, **limits: int) -> Principal:
 
 @pytest.mark.parametrize("limit", [1, 7, 20])
 async def test_exactly_limit_of_3x_concurrent_requests_succeed(
-        directory: Directory, governance: Governance, clock: Clock, limit: int) -> None:
+        directory: OrgDirectory, governance: OrgGovernor, clock: Clock, limit: int) -> None:
     principal = await _acme_key(directory, rpm=limit)
 
     async def one() -> bool:
@@ -89,7 +89,7 @@ async def test_exactly_limit_of_3x_concurrent_requests_succeed(
 
 
 async def test_token_limit_counts_estimates_until_settled(
-        directory: Directory, governance: Governance, clock: Clock) -> None:
+        directory: OrgDirectory, governance: OrgGovernor, clock: Clock) -> None:
     principal = await _acme_key(directory, tpm=1000)
     a = await governance.admit(principal, model="gemma", prompt_tokens=100, max_tokens=400)
     b = await governance.admit(principal, model="gemma", prompt_tokens=100, max_tokens=400)
@@ -104,7 +104,7 @@ async def test_token_limit_counts_estimates_until_settled(
 
 
 async def test_key_limit_applies_on_top_of_the_org_and_refusal_counts_nothing(
-        directory: Directory, governance: Governance) -> None:
+        directory: OrgDirectory, governance: OrgGovernor) -> None:
     principal = await _acme_key(directory, rpm=10)
     await directory.set_limits("admin", f"key:{principal.key_id}", {"rpm": 2})
     for _ in range(2):
@@ -118,7 +118,7 @@ async def test_key_limit_applies_on_top_of_the_org_and_refusal_counts_nothing(
     assert adm.headers["x-ratelimit-remaining-requests"] == "7"
 
 
-async def test_unlimited_orgs_and_bootstrap_keys_get_no_headers(governance: Governance) -> None:
+async def test_unlimited_orgs_and_bootstrap_keys_get_no_headers(governance: OrgGovernor) -> None:
     adm = await governance.admit(Principal(key_id="admin", org=None), model="gemma", prompt_tokens=1, max_tokens=1)
     assert adm.headers == {}
     adm.settle(prompt_tokens=1, completion_tokens=1, cost_usd=0.0)

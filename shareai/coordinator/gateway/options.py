@@ -1,6 +1,6 @@
 """Tunables of the gateway that are not (yet) in the TOML config, with defaults that suit most fleets.
 
-    build_coordinator(config, gateway_settings=GatewaySettings(breaker_cooldown_s=2.0, clock=fake_clock))
+    build_coordinator(config, gateway_options=GatewayOptions(breaker_cooldown_s=2.0, clock=fake_clock))
 
 `clock` drives circuit breakers and key parking (monotonic seconds); tests pass a fake one.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
-class GatewaySettings:
+class GatewayOptions:
     breaker_threshold: int = 3  # consecutive failures that open a target's circuit
     breaker_cooldown_s: float = 10.0  # first cooldown; doubles on each failed probe, up to the max
     breaker_max_cooldown_s: float = 300.0
