@@ -122,13 +122,23 @@ class FakeProvider:
         transport = request.transport
         if transport is not None:
             self._transports.add(transport)
+        self._refuse_if_killed(transport)
         try:
             response: web.StreamResponse = await handler(request)
-            return response
         except (asyncio.CancelledError, ConnectionError):
             if not self._stopped.is_set():  # our own kill() is no client disconnect
                 self.disconnects += 1
             raise
+        # A request that was waiting (`hang`, `first_byte_delay`) when kill() woke it, or one accepted
+        # while the listener was still closing, must not be answered: a crashed server says nothing.
+        self._refuse_if_killed(transport)
+        return response
+
+    def _refuse_if_killed(self, transport: asyncio.Transport | None) -> None:
+        if self._stopped.is_set():
+            if transport is not None:
+                transport.abort()
+            raise ConnectionResetError("the fake provider was killed")
 
     async def _gate(self, request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
         """Count the call and decide: (body, None) to answer, (None, response) to fail."""
