@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.gateway_bench import ADMIN_KEY, BODY, MODEL, ROOT, _http, _spawn, _wait_port, _write_port, make_org_key
+from bench.gateway_bench import ADMIN_KEY, BODY, MODEL, ROOT, _http, _spawn, _wait_port, make_org_key, run_coordinator
 
 WINDOW_S = 0.25
 NORMAL_FACTOR = 1.5
@@ -122,8 +122,6 @@ def start_provider(name: str) -> tuple[subprocess.Popen[str], str]:
 def serve_gateway(a_url: str, b_url: str, data_dir: str, port_file: str) -> None:
     import logging
 
-    from shareai import aio
-    from shareai.coordinator.compose import build_coordinator
     from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
 
     logging.basicConfig(level=logging.WARNING)
@@ -133,17 +131,7 @@ def serve_gateway(a_url: str, b_url: str, data_dir: str, port_file: str) -> None
                  for name, url, price in (("a", a_url, 0.1), ("b", b_url, 0.2))]
     cfg = CoordinatorConfig(http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=Path(data_dir),
                             providers=providers).validate()
-
-    async def main() -> None:
-        coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
-        await coord.start()
-        _write_port(port_file, coord.http_port)
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
-        await coord.stop()
-
-    aio.run(main())
+    run_coordinator(cfg, port_file)
 
 
 def attempts_metric(gateway: str) -> dict[str, dict[str, float]]:

@@ -90,19 +90,10 @@ def serve_upstream(port_file: str) -> None:
     asyncio.run(main())
 
 
-def serve_gateway(upstream_url: str, data_dir: str, port_file: str) -> None:
-    import logging
-
+def run_coordinator(cfg: Any, port_file: str) -> None:
+    """Serve a composed coordinator on `cfg` (on `serve`'s loop) until SIGTERM, its HTTP port in `port_file`."""
+    from shareai import aio
     from shareai.coordinator.compose import build_coordinator
-    from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
-
-    logging.basicConfig(level=logging.WARNING)
-    cfg = CoordinatorConfig(
-        http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=Path(data_dir),
-        providers=[ProviderConfig(name="upstream", base_url=upstream_url, api_keys=[UPSTREAM_KEY], timeout_s=30,
-                                  models=[ProviderModel(name=MODEL, upstream=UPSTREAM_MODEL, input_per_mtok=0.1,
-                                                        output_per_mtok=0.4)])],
-    ).validate()
 
     async def main() -> None:
         coord = build_coordinator(cfg, admin_key=ADMIN_KEY)
@@ -113,9 +104,22 @@ def serve_gateway(upstream_url: str, data_dir: str, port_file: str) -> None:
         await stop.wait()
         await coord.stop()
 
-    from shareai import aio
-
     aio.run(main())
+
+
+def serve_gateway(upstream_url: str, data_dir: str, port_file: str) -> None:
+    import logging
+
+    from shareai.coordinator.config import CoordinatorConfig, ProviderConfig, ProviderModel
+
+    logging.basicConfig(level=logging.WARNING)
+    cfg = CoordinatorConfig(
+        http_port=0, grpc_port=0, grpc_host="127.0.0.1", data_dir=Path(data_dir),
+        providers=[ProviderConfig(name="upstream", base_url=upstream_url, api_keys=[UPSTREAM_KEY], timeout_s=30,
+                                  models=[ProviderModel(name=MODEL, upstream=UPSTREAM_MODEL, input_per_mtok=0.1,
+                                                        output_per_mtok=0.4)])],
+    ).validate()
+    run_coordinator(cfg, port_file)
 
 
 def _spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
