@@ -4,7 +4,8 @@ A *feature* is one string naming something a request may use:
 
     a top-level parameter           "tools", "logit_bias", "temperature", "top_k", ...
     <param>:<kind>, a kind of value "n:many" (n > 1), "logprobs:on", "response_format:json_schema",
-                                    "messages:tool" (tool calls/results), "content:image_url",
+                                    "messages:tool" (tool calls/results), "messages:function"
+                                    (legacy function calls/results), "content:image_url",
                                     "prompt:batch" (several prompts)
 
 Both sides use this module, so the two lists always speak the same vocabulary:
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shareai.wire.errors import InvalidRequest
-from shareai.wire.validation import parse_chat_request, parse_completion_request
+from shareai.wire.validation import as_integer, parse_chat_request, parse_completion_request
 
 CHAT = "chat.completions"
 COMPLETIONS = "completions"
@@ -40,6 +41,7 @@ COMPLETIONS = "completions"
 N_MANY = "n:many"
 LOGPROBS_ON = "logprobs:on"
 MESSAGES_TOOL = "messages:tool"
+MESSAGES_FUNCTION = "messages:function"
 PROMPT_BATCH = "prompt:batch"
 
 UNSUPPORTED_PARAMETER = "unsupported_parameter"
@@ -66,6 +68,7 @@ class Need:
 _WHAT = {
     "tools": "tool calling", "tool_choice": "tool calling", "parallel_tool_calls": "tool calling",
     "functions": "function calling", "function_call": "function calling", MESSAGES_TOOL: "tool messages",
+    MESSAGES_FUNCTION: "function messages (legacy function calling)",
     "audio": "audio output", "modalities": "output modalities", "prediction": "predicted outputs",
     "logit_bias": "logit_bias", N_MANY: "n > 1", LOGPROBS_ON: "logprobs", "top_logprobs": "top_logprobs",
     PROMPT_BATCH: "several prompts in one request", "best_of": "best_of", "suffix": "suffix",
@@ -87,11 +90,11 @@ def request_needs(endpoint: str, body: Mapping[str, Any]) -> list[Need]:
         # Present at all counts, even as null: the node's strict validator refuses an unknown key
         # whatever its value.
         add(Need(key, key))
-    n = body.get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+    n = as_integer(body.get("n"))
+    if n is not None and n > 1:
         add(Need(N_MANY, "n", UNSUPPORTED_VALUE))
     logprobs = body.get("logprobs")
-    if logprobs is True or (endpoint == COMPLETIONS and isinstance(logprobs, int) and not isinstance(logprobs, bool)):
+    if logprobs is True or (endpoint == COMPLETIONS and as_integer(logprobs) is not None):
         add(Need(LOGPROBS_ON, "logprobs"))
     if endpoint == CHAT:
         rf = body.get("response_format")
@@ -115,6 +118,8 @@ def _message_needs(messages: Any) -> Iterable[Need]:
             continue
         if msg.get("role") == "tool" or msg.get("tool_calls"):
             yield Need(MESSAGES_TOOL, f"messages[{i}]", UNSUPPORTED_VALUE)
+        if msg.get("role") == "function" or msg.get("function_call"):
+            yield Need(MESSAGES_FUNCTION, f"messages[{i}]", UNSUPPORTED_VALUE)
         content = msg.get("content")
         if isinstance(content, list):
             for j, part in enumerate(content):
@@ -163,6 +168,11 @@ _CHAT_PROBES: dict[str, dict[str, Any]] = {
         {"role": "assistant", "content": None,
          "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "c1", "content": "42"},
+    ]},
+    MESSAGES_FUNCTION: {"messages": [
+        _USER,
+        {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
+        {"role": "function", "name": "f", "content": "42"},
     ]},
     "content:text": {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]},
     "content:image_url": {"messages": [{"role": "user", "content": [

@@ -5,6 +5,15 @@ typed request or raise `InvalidRequest` naming the offending `param`. With `stri
 agent, which runs the model itself) every field it cannot honour is a 400, never a silent drop;
 with `strict=False` (the gateway, which forwards to providers that may support more) unknown
 fields are kept in `extra` and passed on.
+
+Integers follow JSON Schema: a whole number written as a float (`"max_tokens": 4.0`) is an integer,
+`4.5` is not (a 400 naming the param). `whole_numbers(body, endpoint)` returns the body with those
+floats turned into ints, which is what the gateway forwards.
+
+Every message role OpenAI's schema allows is accepted (`function` is the legacy one LangChain's
+`FunctionMessage` still sends); with `strict=True` a role or message kind the node cannot run
+(`tool`, `function`, assistant `tool_calls`/`function_call`) is an `unsupported_value` 400, so the
+gateway routes such requests elsewhere (`shareai.wire.capabilities`).
 """
 
 from __future__ import annotations
@@ -15,7 +24,13 @@ from typing import Any
 
 from shareai.wire.errors import InvalidRequest
 
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+# The integer parameters of each endpoint (top level), for `whole_numbers`.
+INTEGER_PARAMS = {
+    "chat.completions": ("max_tokens", "max_completion_tokens", "seed", "n", "top_logprobs"),
+    "completions": ("max_tokens", "seed", "n", "logprobs", "best_of"),
+    "embeddings": ("dimensions",),
+}
 MAX_STOP = 4
 
 # Fields a node cannot honour: a 400 in strict mode (listed so the message says *why*).
@@ -125,12 +140,31 @@ def _number(body: dict[str, Any], key: str, lo: float, hi: float) -> float | Non
     return float(value)
 
 
-def _integer(body: dict[str, Any], key: str, lo: int, hi: int | None = None) -> int | None:
-    value = body.get(key)
-    if value is None:
+def as_integer(value: Any) -> int | None:
+    """`value` as an int when JSON Schema counts it as an integer (`4`, `4.0`), else None."""
+    if isinstance(value, bool):
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(key, "an integer", value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def whole_numbers(body: dict[str, Any], endpoint: str) -> dict[str, Any]:
+    """`body` with the whole floats of its integer parameters as ints (the same dict when none is)."""
+    fixes = {k: as_integer(body[k]) for k in INTEGER_PARAMS.get(endpoint, ())
+             if isinstance(body.get(k), float) and as_integer(body[k]) is not None}
+    return {**body, **fixes} if fixes else body
+
+
+def _integer(body: dict[str, Any], key: str, lo: int, hi: int | None = None) -> int | None:
+    raw = body.get(key)
+    if raw is None:
+        return None
+    value = as_integer(raw)
+    if value is None:
+        raise _type_error(key, "an integer", raw)
     if value < lo or (hi is not None and value > hi):
         bound = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
         raise _bad(key, f"'{key}' must be {bound}, got {value}.")
@@ -177,8 +211,10 @@ def _sampling(body: dict[str, Any], *, chat: bool) -> Sampling:
         if mct is not None:
             max_tokens = mct if max_tokens is None else min(max_tokens, mct)
     seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise _type_error("seed", "an integer", seed)
+    if seed is not None:
+        seed = as_integer(seed)
+        if seed is None:
+            raise _type_error("seed", "an integer", body["seed"])
     return Sampling(
         temperature=_number(body, "temperature", 0.0, 2.0),
         top_p=_number(body, "top_p", 0.0, 1.0),
@@ -257,6 +293,9 @@ def _messages(body: dict[str, Any], *, strict: bool) -> list[ChatMessage]:
             raise _bad(f"{param}.role", f"'{param}.role' must be one of {sorted(ROLES)}, got {role!r}.")
         if strict and (msg.get("tool_calls") or role == "tool"):
             raise _bad(param, "Tool messages are not supported by this node.", "unsupported_value")
+        if strict and (msg.get("function_call") or role == "function"):
+            raise _bad(param, "Function messages (the legacy function calling) are not supported by this node.",
+                       "unsupported_value")
         content = _content(msg.get("content"), f"{param}.content", strict=strict, role=role)
         name = msg.get("name")
         if name is not None and not isinstance(name, str):

@@ -15,7 +15,13 @@ from typing import Any
 from shareai.coordinator.gateway.targets import CHAT, COMPLETIONS, EMBEDDINGS
 from shareai.coordinator.gateway.token_bound import prompt_bound, prompt_count
 from shareai.wire.errors import InvalidRequest
-from shareai.wire.validation import parse_chat_request, parse_completion_request, require_object
+from shareai.wire.validation import (
+    as_integer,
+    parse_chat_request,
+    parse_completion_request,
+    require_object,
+    whole_numbers,
+)
 
 MAX_BEST_OF = 128
 
@@ -45,19 +51,23 @@ def _estimate(chars: int) -> int:
 
 
 def _best_of(body: dict[str, Any]) -> int:
-    value = body.get("best_of")
-    if value is None:
+    raw = body.get("best_of")
+    if raw is None:
         return 1
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BEST_OF:
+    value = as_integer(raw)
+    if value is None or not 1 <= value <= MAX_BEST_OF:
         raise InvalidRequest(f"'best_of' must be an integer between 1 and {MAX_BEST_OF}.", param="best_of",
                              code="invalid_value")
     return value
 
 
 def parse_body(endpoint: str, raw: Any, default_max_tokens: int) -> tuple[dict[str, Any], Parsed]:
+    """The body to forward (integer parameters written as whole floats turned into ints) and what
+    the gateway reads from it."""
     body = require_object(raw)
     if endpoint == CHAT:
         chat = parse_chat_request(body, strict=False)
+        body = whole_numbers(body, CHAT)
         chars = sum(len(m.content) for m in chat.messages)
         capped = chat.sampling.max_tokens is not None
         return body, Parsed(chat.model, chat.stream, chat.include_usage, _estimate(chars),
@@ -65,6 +75,8 @@ def parse_body(endpoint: str, raw: Any, default_max_tokens: int) -> tuple[dict[s
                             chat.n)
     if endpoint == COMPLETIONS:
         comp = parse_completion_request(body, strict=False)
+        _best_of(body)
+        body = whole_numbers(body, COMPLETIONS)
         prompt = body.get("prompt")
         chars = len(comp.prompt) if comp.prompt else len(str(prompt))
         capped = comp.sampling.max_tokens is not None
@@ -72,7 +84,8 @@ def parse_body(endpoint: str, raw: Any, default_max_tokens: int) -> tuple[dict[s
         return body, Parsed(comp.model, comp.stream, comp.include_usage, _estimate(chars),
                             comp.sampling.max_tokens or default_max_tokens, prompt_bound(COMPLETIONS, body),
                             capped, choices)
-    return body, _embeddings(body)
+    parsed = _embeddings(body)
+    return whole_numbers(body, EMBEDDINGS), parsed
 
 
 def _embeddings(body: dict[str, Any]) -> Parsed:
@@ -96,4 +109,7 @@ def _embeddings(body: dict[str, Any]) -> Parsed:
                              param="input", code="invalid_type")
     if body.get("stream"):
         raise InvalidRequest("Embeddings cannot be streamed.", param="stream", code="invalid_value")
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (as_integer(dimensions) is None or (as_integer(dimensions) or 0) < 1):
+        raise InvalidRequest("'dimensions' must be a positive integer.", param="dimensions", code="invalid_value")
     return Parsed(model, False, False, _estimate(chars), 0, prompt_bound(EMBEDDINGS, body), True, 0)
