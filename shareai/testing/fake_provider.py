@@ -4,6 +4,7 @@
         p.fail_status = 500          # every request answers 500 (also 429, 401, 503, ...)
         p.fail_times = 2             # ... only the next 2 requests, then healthy again
         p.fail_error = {"code": "unsupported_parameter", "param": "tools"}   # ... with this error
+        p.fail_headers = {"retry-after": "7"}   # ... and these headers (a 429 says retry-after 1 unless set)
         p.hang = True                # accept and never answer
         p.first_byte_delay = 1.0     # wait before the status line
         p.cut_after_chunks = 2       # streams: close the connection after 2 content chunks
@@ -13,6 +14,8 @@
         p.bytes_per_token = 2        # usage as a dense tokenizer counts it (see below)
         p.honour_max_tokens = True   # stop at the request's max_tokens (finish_reason "length")
         p.raw_body = b"[[[..."       # chat answers: these bytes as a 200 (a hostile upstream)
+        p.answer_tools = True        # chat: call the offered tool, answer response_format with JSON
+                                     # (deterministic: `shareai.testing.fake_answers`); off, `reply` always
 
 It counts `calls` (generation requests), `probes` (`GET /models`), `disconnects` (requests of any
 kind whose client closed the connection before the answer was complete: the server runs with
@@ -36,6 +39,8 @@ from typing import Any
 
 from aiohttp import web
 
+from shareai.testing import fake_answers
+
 _HANG_S = 3600.0
 
 
@@ -54,6 +59,7 @@ class FakeProvider:
         self.fail_status: int | None = None
         self.fail_times: int | None = None
         self.fail_error: dict[str, Any] | None = None  # fields of the failures' `error` object
+        self.fail_headers: dict[str, str] = {}  # headers of the failures' answers
         self.hang = False
         self.first_byte_delay = 0.0
         self.cut_after_chunks: int | None = None
@@ -61,6 +67,7 @@ class FakeProvider:
         self.bytes_per_token: float | None = None
         self.honour_max_tokens = False
         self.raw_body: bytes | None = None
+        self.answer_tools = False
         self.key_status: dict[str, int] = {}
         self.accept_keys: set[str] | None = None
         self.calls = 0
@@ -159,7 +166,7 @@ class FakeProvider:
         if self.fail_status is not None and (self.fail_times is None or self.fail_times > 0):
             if self.fail_times is not None:
                 self.fail_times -= 1
-            return None, self._error(self.fail_status, self.fail_error)
+            return None, self._error(self.fail_status, self.fail_error, self.fail_headers)
         if self.delay:
             await self._sleep(self.delay)
         return body, None
@@ -171,12 +178,14 @@ class FakeProvider:
             pass
 
     @staticmethod
-    def _error(status: int, fields: dict[str, Any] | None = None) -> web.Response:
+    def _error(status: int, fields: dict[str, Any] | None = None,
+               headers: dict[str, str] | None = None) -> web.Response:
         kinds = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error"}
         body = {"error": {"message": f"fake failure {status}", "type": kinds.get(status, "server_error"),
                           "param": None, "code": None, **(fields or {})}}
-        headers = {"retry-after": "1"} if status == 429 else {}
-        return web.json_response(body, status=status, headers=headers)
+        merged = {"retry-after": "1"} if status == 429 else {}
+        merged.update(headers or {})
+        return web.json_response(body, status=status, headers=merged)
 
     def _usage(self, prompt: str, reply: str | None = None) -> dict[str, int]:
         text = self.reply if reply is None else reply
@@ -190,10 +199,19 @@ class FakeProvider:
     def _reply(self, body: dict[str, Any]) -> tuple[str, str]:
         """The reply text for this request and its finish reason (`length` when cut at max_tokens)."""
         cap = body.get("max_completion_tokens") or body.get("max_tokens")
-        words = self.reply.split(" ")
+        text = self.reply
+        if self.answer_tools:
+            text = fake_answers.tool_result_reply(body) or fake_answers.structured(body) or text
+        words = text.split(" ")
         if self.honour_max_tokens and isinstance(cap, int) and 0 < cap < len(words):
             return " ".join(words[:cap]), "length"
-        return self.reply, "stop"
+        return text, "stop"
+
+    def _tool_call(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The tool call this chat request gets (`answer_tools`), with its id; None for text."""
+        call = fake_answers.tool_call(body) if self.answer_tools else None
+        return None if call is None else {"id": f"call_{self.name}_{self.calls}", "type": "function",
+                                          "function": call}
 
     @staticmethod
     def _chat_prompt(body: dict[str, Any]) -> str:
@@ -224,11 +242,16 @@ class FakeProvider:
         if body.get("stream"):
             return await self._stream(request, body, prompt, chat=True)
         reply, finish = self._reply(body)
+        message: dict[str, Any] = {"role": "assistant", "content": reply, "refusal": None}
+        call = self._tool_call(body)
+        if call is not None:
+            message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
+            finish = "tool_calls"
+            reply = call["function"]["arguments"]
         return web.json_response({
             "id": f"chatcmpl-{self.name}-{self.calls}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model"), "system_fingerprint": self.name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
-                         "finish_reason": finish, "logprobs": None}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
             "usage": self._usage(prompt, reply),
         })
 
@@ -267,7 +290,8 @@ class FakeProvider:
         await resp.prepare(request)
         base = {"id": f"chatcmpl-{self.name}-{self.calls}",
                 "object": "chat.completion.chunk" if chat else "text_completion",
-                "created": int(time.time()), "model": body.get("model")}
+                "created": int(time.time()), "model": body.get("model"),
+                **({"system_fingerprint": self.name} if chat else {})}
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         extra = {"usage": None} if include_usage else {}
 
@@ -282,7 +306,10 @@ class FakeProvider:
         def event(obj: dict[str, Any]) -> bytes:
             return f"data: {json.dumps(obj)}\n\n".encode()
 
+        call = self._tool_call(body) if chat else None
         try:
+            if call is not None:
+                return await self._stream_call(resp, base, extra, call, prompt, include_usage)
             if chat:
                 await resp.write(event({**base, "choices": [choice(None, None, first=True)], **extra}))
             reply, finish = self._reply(body)
@@ -308,6 +335,30 @@ class FakeProvider:
             if not self._stopped.is_set():
                 self.cancelled += 1
             raise
+        return resp
+
+
+    async def _stream_call(self, resp: web.StreamResponse, base: dict[str, Any], extra: dict[str, Any],
+                           call: dict[str, Any], prompt: str, include_usage: bool) -> web.StreamResponse:
+        """A streamed tool call in OpenAI's shape: id and name first, then the arguments."""
+        args = call["function"]["arguments"]
+        deltas = [
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"index": 0, "id": call["id"], "type": "function",
+                 "function": {"name": call["function"]["name"], "arguments": ""}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": args[:len(args) // 2]}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": args[len(args) // 2:]}}]},
+        ]
+        for delta in deltas:
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}]}
+            await resp.write(f"data: {json.dumps({**chunk, **extra})}\n\n".encode())
+        last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls", "logprobs": None}]}
+        await resp.write(f"data: {json.dumps({**last, **extra})}\n\n".encode())
+        if include_usage:
+            usage = {**base, "choices": [], "usage": self._usage(prompt, args)}
+            await resp.write(f"data: {json.dumps(usage)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
         return resp
 
 

@@ -7,13 +7,22 @@
                     ── 400/413/422 ────────▶ the client's mistake: passed through, no failover
                     ── connect error, timeout before the first byte, 5xx, 429 ──▶ next target
 
+When the targets are exhausted, the answer says what happened to them:
+
+    every target refused as unsupported         the last refusal (a 400 naming the parameter)
+    every other failure was 429 / 503 (busy)    429 if any said 429, else 503, with the smallest
+                                                `retry-after` they gave (a full node queue, a
+                                                rate-limited provider, a draining node: retry later)
+    all timed out                               504
+    anything else (a target really broke)       502
+
 Which 400s move on: exactly those whose OpenAI error body has `code` `unsupported_parameter` or
 `unsupported_value`, what a node says for a parameter or value it cannot honour (`tools`, `n` > 1,
 a schema keyword its grammar cannot enforce) and what OpenAI says for a parameter a model lacks.
 Every other 400 (`invalid_value`, `invalid_type`, an invalid JSON schema, no code, a body that is not
 JSON), 413 and 422 is the client's mistake and passes through at once. When every target refused
 the request as unsupported, the last refusal is the answer (a 400 naming the parameter); when some
-other failure is among them, the answer is 502 as for any exhausted failover. Refusals never count
+other failure is among them, the answer follows those failures (table above). Refusals never count
 against a circuit breaker.
 
 Streams commit to a target only once its first body bytes arrived: until then a stream fails over
@@ -25,6 +34,7 @@ updated from each outcome.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,11 +45,12 @@ from shareai.coordinator.gateway.health import RouteHealth
 from shareai.coordinator.gateway.metrics import GatewayMetrics
 from shareai.coordinator.gateway.targets import PATHS, Target
 from shareai.wire import jsonc
-from shareai.wire.errors import NoTargetAvailable, OpenAIError, UpstreamFailed, UpstreamTimeout
+from shareai.wire.errors import NoTargetAvailable, OpenAIError, RateLimited, UpstreamFailed, UpstreamTimeout
 
 PASS_THROUGH = frozenset({400, 413, 422})  # deterministic client errors: another target would say the same
 UNSUPPORTED_CODES = frozenset({"unsupported_parameter", "unsupported_value"})  # 400s that move on
 ROTATE_KEY = frozenset({401, 429})
+BUSY = frozenset({429, 503})  # the target is there but cannot take the request now: retry later
 
 
 @dataclass(slots=True)
@@ -121,9 +132,23 @@ def _refusal(reply: Reply) -> _Failed | None:
 def _retry_after(headers: Any) -> float | None:
     value = headers.get("retry-after")
     try:
-        return float(value) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
-        return None
+        return None  # an HTTP date, or garbage: not used
+    return seconds if seconds is not None and seconds >= 0 and seconds != float("inf") else None
+
+
+def _busy(model: str, failures: list[_Failed], detail: str) -> OpenAIError:
+    """Every target that failed was busy (429/503): the client hears it as such, with the soonest
+    time any of them said it could take the request again."""
+    waits = [f.retry_after for f in failures if f.retry_after is not None]
+    retry_after = min(waits) if waits else None
+    if any(f.status == 429 for f in failures):
+        return RateLimited(f"Every route for '{model}' is busy or rate-limited; retry later ({detail}).",
+                           retry_after=retry_after, code="routes_busy")
+    headers = {} if retry_after is None else {"retry-after": str(max(1, math.ceil(retry_after)))}
+    return NoTargetAvailable(f"Every route for '{model}' is unavailable right now; retry later ({detail}).",
+                             code="routes_unavailable", headers=headers)
 
 
 class Forwarder:
@@ -195,6 +220,7 @@ class Forwarder:
         health = self.health
         timeouts = 0
         refusals: list[Reply] = []
+        broken: list[_Failed] = []  # failures other than refusals
         for i, target in enumerate(targets):
             if i > 0:
                 self.metrics.failovers.inc(trace.model)
@@ -231,6 +257,8 @@ class Forwarder:
                 timeouts += failure.timeout
                 if failure.refusal is not None:
                     refusals.append(failure.refusal)
+                else:
+                    broken.append(failure)
                 if failure.status in ROTATE_KEY and target.provider is not None and key is not None:
                     pool_size = health.refuse_key(target, key, failure.status or 0, failure.retry_after)
                     tried.add(key)
@@ -242,6 +270,8 @@ class Forwarder:
         if refusals and len(refusals) == len(trace.failures):
             return refusals[-1]  # every target lacks something the request uses: the client hears what
         detail = "; ".join(trace.failures[-5:])
+        if broken and all(f.status in BUSY for f in broken):
+            raise _busy(trace.model, broken, detail)
         err: OpenAIError
         if timeouts == len(trace.failures):
             err = UpstreamTimeout(f"Every route for '{trace.model}' timed out ({detail}).")
