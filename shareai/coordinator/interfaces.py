@@ -66,6 +66,12 @@ class NodeDirectory(Protocol):
     def model_names(self, org: str | None) -> set[str]:
         ...
 
+    def knows_node(self, node_id: str, org: str | None) -> bool:
+        """Whether `node_id` is a registered, unrevoked node of `org` (any org for `None`), online
+        or not: a route pin to it is then "not available now" (503), not an unknown route (400).
+        Another org's node must answer False, exactly like an id that does not exist."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:

@@ -118,7 +118,7 @@ async def test_an_org_key_never_reaches_another_orgs_node(world: World) -> None:
     # Pinning B's node is refused exactly as pinning a node that does not exist.
     status, message = await _refusal(world, a, f"node:{b.node_id}")
     unknown_status, unknown_message = await _refusal(world, a, "node:node_000000000000")
-    assert status == unknown_status and status >= 400
+    assert status == unknown_status == 400  # a permanent refusal (unknown_route), never a 503 to retry
     assert message.replace(b.node_id, "X") == unknown_message.replace("node_000000000000", "X")
     # Org A's model list comes from its own node and the provider only; B's node got nothing of A.
     b_generations = b.backend.generations
@@ -145,4 +145,13 @@ async def test_a_private_orgs_request_never_goes_to_a_provider_even_when_pinned(
     with pytest.raises(openai.APIStatusError) as err:
         await _ask(world, b)
     assert err.value.status_code == 503
+    # Its own drained node pinned: it exists, it just cannot serve now (503); the same id pinned by
+    # org A reads exactly like an id that does not exist (400), drained or not.
+    status, _ = await _refusal(world, b, f"node:{b.node_id}")
+    assert status == 503
+    status, message = await _refusal(world, world.a, f"node:{b.node_id}")
+    unknown_status, unknown_message = await _refusal(world, world.a, "node:node_000000000000")
+    assert (status, message.replace(b.node_id, "X")) == (unknown_status,
+                                                         unknown_message.replace("node_000000000000", "X"))
+    assert status == 400
     assert world.provider.calls == 0  # nothing of B's ever reached it

@@ -284,6 +284,10 @@ class Registry:
         return {name for name, ids in self.index.models(org).items()
                 if any(self._routable(self._nodes[i], org, now) for i in ids)}
 
+    def knows_node(self, node_id: str, org: str | None) -> bool:
+        node = self._nodes.get(node_id)
+        return node is not None and not node.record.revoked and (org is None or node.record.org == org)
+
     def _routable(self, node: LiveNode, org: str | None, now: float) -> bool:
         return (
             node.available

@@ -29,6 +29,9 @@ class EmptyDirectory:
     def model_names(self, org: str | None) -> set[str]:
         return set()
 
+    def knows_node(self, node_id: str, org: str | None) -> bool:
+        return False
+
 
 class StaticKeyAuthenticator:
     """Bootstrap keys: hashes kept in memory, compared in constant time, never logged."""

@@ -11,6 +11,13 @@ a provider always. When the policy or pin leaves targets but none of them can se
 the answer is 400 naming the parameter (`unsupported_parameter`, or `unsupported_value` for a kind
 of value such as `n` > 1), instead of a node's refusal or a provider the policy forbids.
 
+Permanent conditions are 400s, never a 503 a client would retry: a pin naming no provider and no
+node of the caller's org (`unknown_route`; another org's node id reads exactly like one that does
+not exist), a pinned provider that does not serve the model on this endpoint
+(`route_not_serving_model`), embeddings of a model no route makes embeddings of
+(`embeddings_not_supported`). 503 stays for what exists but cannot serve right now (a pinned node of
+the caller's org that is offline, away or draining).
+
 A pinned request goes to what it named even when the breaker is open (the caller asked for it).
 An unpinned one skips what `RouteHealth.usable` rejects: open circuits, and providers whose cooldown
 is over until their background probe succeeds (`gateway/health.py`). The targets come from the
@@ -24,7 +31,7 @@ from typing import Any
 
 from shareai.coordinator.gateway import policy as policies
 from shareai.coordinator.gateway.health import RouteHealth
-from shareai.coordinator.gateway.targets import CHAT, COMPLETIONS, NODE, Catalog, ModelRoutes, Target
+from shareai.coordinator.gateway.targets import CHAT, COMPLETIONS, EMBEDDINGS, NODE, Catalog, ModelRoutes, Target
 from shareai.coordinator.interfaces import Principal
 from shareai.wire.capabilities import request_needs
 from shareai.wire.errors import InvalidRequest, PermissionDenied
@@ -56,10 +63,13 @@ class Router:
         request as the client sent it) decides which targets can serve it; without one, every
         target counts as able."""
         health = self.health
-        ordered = policies.order(policy, self.catalog.targets(routes, principal, endpoint), stats=health.stats,
-                                 ctx=ctx, rng=health.settings.rng)
+        serving = self.catalog.targets(routes, principal, endpoint)
+        if endpoint == EMBEDDINGS and not serving:
+            raise InvalidRequest(f"The model '{routes.model}' cannot create embeddings: no route serves it on "
+                                 "/v1/embeddings.", param="model", code="embeddings_not_supported")
+        ordered = policies.order(policy, serving, stats=health.stats, ctx=ctx, rng=health.settings.rng)
         if pin:
-            ordered = self._pinned(pin, ordered, principal)
+            ordered = self._pinned(pin, ordered, principal, routes.model)
         ordered = self._able(ordered, routes.model, endpoint, body)
         if pin:
             return ordered
@@ -85,7 +95,7 @@ class Router:
             f"for '{model}' supports {need.describe()}. Remove it, or route the request where it can be served.",
             param=need.param, code=need.code)
 
-    def _pinned(self, pin: str, ordered: list[Target], principal: Principal) -> list[Target]:
+    def _pinned(self, pin: str, ordered: list[Target], principal: Principal, model: str) -> list[Target]:
         """The targets a route header names, in the order it names them (`a,b,node` fails over from
         a to b to the nodes); `node` keeps the policy's order among nodes."""
         chosen: list[Target] = []
@@ -96,13 +106,23 @@ class Router:
                 group = [t for t in ordered if t.kind == NODE]
             elif name.startswith("node:"):
                 group = [t for t in ordered if t.route == name]
+                if not group and not self.catalog.directory.knows_node(name[5:], principal.org):
+                    raise _unknown_route(name)
             elif name in self.catalog.provider_names:
                 if principal.private:
                     raise PermissionDenied("This key may only use its organisation's own nodes.",
                                            param=ROUTE_HEADER, code="route_not_allowed")
                 group = [t for t in ordered if t.route == name]
+                if not group:
+                    raise InvalidRequest(f"Header '{ROUTE_HEADER}' names {name!r}, which does not serve '{model}' "
+                                         "on this endpoint.", param=ROUTE_HEADER, code="route_not_serving_model")
             else:
-                raise InvalidRequest(f"Header '{ROUTE_HEADER}' names no provider or node: {name!r}.",
-                                     param=ROUTE_HEADER, code="unknown_route")
+                raise _unknown_route(name)
             chosen.extend(t for t in group if t not in chosen)
         return chosen
+
+
+def _unknown_route(name: str) -> InvalidRequest:
+    """The one answer for a pin naming nothing the caller may use (the same for another org's node)."""
+    return InvalidRequest(f"Header '{ROUTE_HEADER}' names no provider or node: {name!r}.", param=ROUTE_HEADER,
+                          code="unknown_route")

@@ -24,12 +24,18 @@ class StaticDirectory:
     """A `NodeDirectory` whose routes the test sets directly (the fleet registry's role)."""
 
     routes: list[NodeRoute] = field(default_factory=list)
+    offline: set[tuple[str, str]] = field(default_factory=set)  # (node id, org): registered, not routable
 
     def routes_for(self, model: str, org: str | None) -> list[NodeRoute]:
         return [r for r in self.routes if r.model == model and (org is None or r.org == org)]
 
     def model_names(self, org: str | None) -> set[str]:
         return {r.model for r in self.routes if org is None or r.org == org}
+
+    def knows_node(self, node_id: str, org: str | None) -> bool:
+        """Nodes the test listed, and those it declared known while out of `routes` (offline)."""
+        known = [(r.node_id, r.org) for r in self.routes] + sorted(self.offline)
+        return any(i == node_id and (org is None or o == org) for i, o in known)
 
 
 def load(slots: int = 2, busy: int = 0, queue: int = 0, queue_limit: int = 8) -> NodeModelLoad:

@@ -85,10 +85,10 @@ async def test_text_completions_and_embeddings(fakes: Any, gateway: Any) -> None
     emb = await g.client.embeddings.create(model="embed-small", input=["a", "b c"])
     assert len(emb.data) == 2 and emb.usage.prompt_tokens == 3
     assert emb_up.bodies[0]["model"] == "embedder"
-    # a provider that did not declare embeddings is not an embeddings target
-    with pytest.raises(openai.APIStatusError) as exc:
+    # a provider that did not declare embeddings is not an embeddings target: a permanent 400
+    with pytest.raises(openai.BadRequestError) as exc:
         await g.client.embeddings.create(model=MODEL, input="x")
-    assert exc.value.status_code == 503
+    assert (exc.value.code, exc.value.param) == ("embeddings_not_supported", "model")
     assert chat_up.calls == 1
 
 

@@ -141,8 +141,8 @@ async def test_pinning_routes_to_what_was_named(fakes: Any, gateway: Any) -> Non
     with pytest.raises(openai.BadRequestError) as exc:
         await _route(g, **{"x-shareai-route": "provider-z"})
     assert exc.value.body["param"] == "x-shareai-route"  # type: ignore[index]
-    with pytest.raises(openai.APIStatusError) as gone:
+    with pytest.raises(openai.BadRequestError) as gone:  # permanent, like an unknown provider name
         await _route(g, **{"x-shareai-route": "node:absent"})
-    assert gone.value.status_code == 503
+    assert gone.value.code == "unknown_route"
     with pytest.raises(openai.BadRequestError):
         await _route(g, **{"x-shareai-policy": "random"})

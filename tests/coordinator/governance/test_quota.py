@@ -148,6 +148,9 @@ class _Nodes:
                           data_plane_secret="ns", model=model, load=load, input_per_mtok=None, output_per_mtok=50.0)
         return [route] if org in (None, "acme") else []
 
+    def knows_node(self, node_id: str, org: str | None) -> bool:
+        return node_id == "n1" and org in (None, "acme")
+
     def model_names(self, org: str | None) -> set[str]:
         return {"gemma"}
 
