@@ -26,6 +26,7 @@ from grpc_health.v1._async import HealthServicer
 from shareai.coordinator.admin import AdminAuth
 from shareai.coordinator.audit import AUDIT_SCHEMA, AuditLog
 from shareai.coordinator.config import CoordinatorConfig
+from shareai.coordinator.cors import Cors
 from shareai.coordinator.interfaces import Subsystem
 from shareai.coordinator.store.db import Database
 from shareai.coordinator.tls import ServerTls
@@ -57,6 +58,8 @@ class Coordinator:
         self.db: Database
         self.audit: AuditLog
         self.http_app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes)
+        if config.cors_origins:
+            Cors(config.cors_origins).install(self.http_app)  # browser apps on /v1/* (cors.py)
         self.grpc_server: grpc.aio.Server
         self.health = HealthServicer()
         self.http_port = 0

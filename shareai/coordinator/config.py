@@ -13,6 +13,7 @@
     metrics_public = false                  # true: /metrics answers anyone (no token)
     public_url = "https://coord.example"    # where others reach the HTTP API (install scripts)
     public_grpc = "coord.example:50051"     # where agents dial gRPC (default: request host + gRPC port)
+    cors_origins = ["https://app.example"]  # browser apps that may call /v1/* ("*": any); default none
 
     [fleet]
     heartbeat_interval_s = 5.0
@@ -66,6 +67,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shareai.coordinator.cors import valid_origin
 from shareai.tomlconfig import ConfigError, expand_env, get, read_toml
 
 POLICIES = ("cheapest", "fastest", "least-loaded", "prefer-nodes", "nodes-only", "weighted")
@@ -140,6 +142,8 @@ class CoordinatorConfig:
     # Who may read /metrics besides the admin key (node ids, routes, traffic): a bearer token, or anyone.
     metrics_token: str | None = None
     metrics_public: bool = False
+    # Origins whose browser apps may call /v1/* (`cors.py`); "*" allows any; empty: no CORS headers.
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def tls(self) -> bool:
@@ -167,6 +171,10 @@ class CoordinatorConfig:
                               "or metrics_public")
         if self.public_grpc is not None and not _HOST_PORT.match(self.public_grpc):
             raise ConfigError(f"server.public_grpc must be HOST:PORT, got {self.public_grpc!r}")
+        bad = [o for o in self.cors_origins if not valid_origin(o)]
+        if bad:
+            raise ConfigError(f"server.cors_origins: {bad[0]!r} is not an origin like \"https://app.example\" "
+                              "(scheme, host, optional port, no path) or \"*\"")
         if self.governance.cache_max_bytes < 0:
             raise ConfigError(f"governance.cache_max_bytes must be >= 0, got {self.governance.cache_max_bytes}")
         flush = self.governance.usage_flush_interval_s
@@ -196,6 +204,7 @@ class CoordinatorConfig:
             "http": f"{self.http_host}:{self.http_port}",
             "grpc": f"{self.grpc_host}:{self.grpc_port}",
             "tls": self.tls,
+            "cors_origins": list(self.cors_origins),
             "metrics": "public" if self.metrics_public else "admin key + token" if self.metrics_token else "admin key",
             "data_dir": str(self.data_dir),
             "heartbeat_interval_s": self.heartbeat_interval_s,
@@ -248,6 +257,10 @@ def parse_config(doc: dict[str, Any]) -> CoordinatorConfig:
         setattr(cfg, key, Path(path).expanduser() if path else None)
     cfg.metrics_token = get(server, "metrics_token", str, "server", None) or None
     cfg.metrics_public = get(server, "metrics_public", bool, "server", False)
+    origins = get(server, "cors_origins", list, "server", [])
+    if not all(isinstance(o, str) for o in origins):
+        raise ConfigError("server.cors_origins must be a list of strings")
+    cfg.cors_origins = tuple(origins)
     fleet = _table(doc, "fleet")
     cfg.heartbeat_interval_s = get(fleet, "heartbeat_interval_s", float, "fleet", cfg.heartbeat_interval_s)
     cfg.patience = get(fleet, "patience", int, "fleet", cfg.patience)

@@ -108,15 +108,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         shaped: OpenAIError
+        keep: dict[str, str] = {}
         if exc.status == 404:
             shaped = NotFound(f"Unknown path {request.method} {request.path}.", code="unknown_url")
         elif exc.status == 405:
             shaped = MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}.")
+            if "Allow" in exc.headers:
+                keep["Allow"] = exc.headers["Allow"]  # RFC 9110: a 405 says which methods are
         elif exc.status == 413:
             shaped = PayloadTooLarge("Request body too large.")
         else:
             shaped = from_status(exc.status, exc.reason or "HTTP error")
-        return error_response(shaped)
+        return error_response(shaped, keep)
     except (ConnectionResetError, web.HTTPClientError):
         raise
     except Exception:
