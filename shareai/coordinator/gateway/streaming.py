@@ -52,6 +52,8 @@ class RelayResult:
 
 
 _TEXT_DELTA = frozenset({"role", "content"})
+# Top-level fields of a completion (and its chunks) that are kept when the upstream sent them.
+_OPTIONAL_HEAD = ("system_fingerprint", "service_tier")
 
 
 class Assembler:
@@ -68,7 +70,10 @@ class Assembler:
 
     def add(self, obj: dict[str, Any]) -> None:
         if not self.head:
-            self.head = {k: obj.get(k) for k in ("id", "created", "model", "system_fingerprint")}
+            # Optional fields only when the upstream sent them (`system_fingerprint` is a string
+            # in OpenAI's schema, never null).
+            self.head = {k: obj.get(k) for k in ("id", "created", "model")}
+            self.head.update({k: obj[k] for k in _OPTIONAL_HEAD if obj.get(k) is not None})
             self.chat = obj.get("object") == "chat.completion.chunk"
         for choice in obj.get("choices") or []:
             i = choice.get("index", 0)
@@ -87,7 +92,7 @@ class Assembler:
         for i in sorted(set(self.texts) | set(self.finish)):
             text = "".join(self.texts.get(i, []))
             if self.chat:
-                choices.append({"index": i, "message": {"role": "assistant", "content": text},
+                choices.append({"index": i, "message": {"role": "assistant", "content": text, "refusal": None},
                                 "finish_reason": self.finish.get(i), "logprobs": None})
             else:
                 choices.append({"index": i, "text": text, "finish_reason": self.finish.get(i), "logprobs": None})
@@ -148,7 +153,8 @@ def _count(obj: dict[str, Any], result: RelayResult) -> None:
 def _cap_frames(last: dict[str, Any], open_choices: set[int], cap: Cap, include_usage: bool) -> bytes:
     """The end of a stream cut at its cap: `length` for each open choice, usage if asked."""
     chat = last.get("object") == "chat.completion.chunk"
-    base: dict[str, Any] = {k: last[k] for k in ("id", "object", "created", "model") if k in last}
+    base: dict[str, Any] = {k: last[k] for k in ("id", "object", "created", "model", *_OPTIONAL_HEAD)
+                            if last.get(k) is not None}
     frames = []
     for i in sorted(open_choices or {0}):
         choice: dict[str, Any] = ({"index": i, "delta": {}, "finish_reason": "length", "logprobs": None} if chat
@@ -253,20 +259,28 @@ def replay_frames(body: dict[str, Any], include_usage: bool) -> bytes:
     """A cached complete answer as the stream the client asked for (one delta per choice)."""
     chat = body.get("object") == "chat.completion"
     base = {"id": body.get("id", "cached"), "object": "chat.completion.chunk" if chat else "text_completion",
-            "created": body.get("created", 0), "model": body.get("model", "")}
+            "created": body.get("created", 0), "model": body.get("model", ""),
+            **{k: body[k] for k in _OPTIONAL_HEAD if body.get(k) is not None}}
     frames: list[bytes] = []
     for choice in body.get("choices", []):
         index = choice.get("index", 0)
+        logprobs = choice.get("logprobs")  # the original's, on the chunk that carries the text
         if chat:
             message = choice.get("message") or {}
             delta = {"role": message.get("role", "assistant"), "content": message.get("content", "")}
+            if message.get("refusal") is not None:
+                delta["refusal"] = message["refusal"]
             if message.get("tool_calls"):  # stream deltas number their tool calls
                 delta["tool_calls"] = [{"index": j, **call} for j, call in enumerate(message["tool_calls"])]
-            frames.append(frame({**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]}))
-            frames.append(frame({**base, "choices": [{"index": index, "delta": {},
+            if message.get("function_call"):
+                delta["function_call"] = message["function_call"]
+            frames.append(frame({**base, "choices": [{"index": index, "delta": delta, "logprobs": logprobs,
+                                                      "finish_reason": None}]}))
+            frames.append(frame({**base, "choices": [{"index": index, "delta": {}, "logprobs": None,
                                                       "finish_reason": choice.get("finish_reason")}]}))
         else:
             frames.append(frame({**base, "choices": [{"index": index, "text": choice.get("text", ""),
+                                                      "logprobs": logprobs,
                                                       "finish_reason": choice.get("finish_reason")}]}))
     if include_usage and body.get("usage"):
         frames.append(frame({**base, "choices": [], "usage": body["usage"]}))
