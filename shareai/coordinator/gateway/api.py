@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shareai.coordinator.gateway.conform import conform_answer
 from shareai.coordinator.gateway.forward import Forwarder, Reply, Trace
 from shareai.coordinator.gateway.health import RouteHealth
 from shareai.coordinator.gateway.metrics import GatewayMetrics
@@ -254,11 +255,14 @@ class GatewayAPI:
             return web.Response(body=reply.body, status=reply.status, content_type="application/json",
                                 headers=headers)
         body = reply.body
-        if answer is not None and "model" in answer and answer["model"] != parsed.model:
+        if answer is not None:
             # Clients see the public name they asked for, never a provider's upstream name or a
-            # node's: re-encoded only when the upstream said something else.
-            answer["model"] = parsed.model
-            body = jsonc.dumps_bytes(answer)
+            # node's, and OpenAI's schema (`conform.py`): re-encoded only when that changed anything.
+            renamed = "model" in answer and answer["model"] != parsed.model
+            if renamed:
+                answer["model"] = parsed.model
+            if conform_answer(answer) or renamed:
+                body = jsonc.dumps_bytes(answer)
         prompt, completion = _usage(answer)
         cost = reply.target.cost(prompt, completion, time.monotonic() - trace.started)
         admission.settle(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)

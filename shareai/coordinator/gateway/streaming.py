@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from shareai.coordinator.gateway.conform import conform_chunk
 from shareai.coordinator.gateway.forward import StreamStart
 from shareai.wire import jsonc
 from shareai.wire.errors import OpenAIError, UpstreamFailed, UpstreamTimeout
@@ -183,6 +184,7 @@ def _filter(event: str, include_usage: bool, result: RelayResult, model: str | N
         state.note(obj)
     if model is not None and "model" in obj:
         obj["model"] = model  # the public name, not the upstream's (every chunk is re-encoded anyway)
+    conform_chunk(obj)
     if "error" in obj:
         result.error_relayed = True
     elif result.assembled is not None:

@@ -9,7 +9,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.coordinator.gateway.helpers import KEY, MODEL, provider
+from shareai.agent.backends.fake import FakeBackend
+from shareai.agent.server import AgentServer, ModelPool
+from tests.coordinator.gateway.helpers import KEY, MODEL, StaticDirectory, node_route, provider
 from tests.coordinator.gateway.shapes import (
     check_chat_chunk,
     check_chat_completion,
@@ -95,3 +97,25 @@ async def test_answers_errors_and_cached_replies_keep_the_schema(fakes: Any, gat
     status, _, err = await _post(g.url, "/v1/chat/completions", {**chat, "seed": 1})
     assert status == 502
     check_error(err)
+
+
+async def test_a_node_answer_that_falls_short_of_the_schema_is_conformed(gateway: Any) -> None:
+    """Agents before issue 17 send `system_fingerprint: null` and no `message.refusal`: through the
+    gateway the answer, its stream and a completion keep the schema all the same."""
+    server = AgentServer([ModelPool(MODEL, [FakeBackend(reply="from the node")])])
+    server.set_data_plane_secret("ns_secret")
+    port = await server.start()
+    try:
+        g = await gateway([], directory=StaticDirectory([node_route("n1", f"http://127.0.0.1:{port}/v1")]))
+        chat = {"model": MODEL, "messages": MSG, "max_tokens": 8}
+        status, headers, answer = await _post(g.url, "/v1/chat/completions", chat)
+        assert status == 200 and headers["x-shareai-route"] == "node:n1"
+        check_chat_completion(answer)
+        assert answer["choices"][0]["message"] == {"role": "assistant", "content": "from the node", "refusal": None}
+        status, _, events = await _post(g.url, "/v1/chat/completions", {**chat, "stream": True})
+        assert "".join(c["choices"][0]["delta"].get("content") or "" for c in _chunks(events)
+                       if c["choices"]) == "from the node"
+        status, _, comp = await _post(g.url, "/v1/completions", {"model": MODEL, "prompt": "p", "max_tokens": 8})
+        check_completion(comp)
+    finally:
+        await server.stop()
