@@ -37,6 +37,8 @@ ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = ("authorization", "content-type", "api-key", "x-shareai-policy", "x-shareai-route",
                  "openai-organization", "openai-project", "openai-beta", "idempotency-key")
 STAINLESS = "x-stainless-"
+MAX_ECHOED = 32
+_NAME = re.compile(r"^[a-z0-9-]{1,64}$")
 EXPOSE_HEADERS = ", ".join((
     "x-shareai-route", "x-shareai-attempts", "x-shareai-cost-usd", "x-shareai-cache",
     "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
@@ -84,7 +86,8 @@ class Cors:
                 "This origin may not call the API from a browser (not in [server] cors_origins).",
                 code="cors_origin_not_allowed"))
         asked = [h.strip().lower() for h in headers.get("Access-Control-Request-Headers", "").split(",")]
-        extra = [h for h in asked if h.startswith(STAINLESS)]
+        # The SDK's own headers, echoed (deduplicated, header-name characters only, a bounded number).
+        extra = list(dict.fromkeys(h for h in asked if h.startswith(STAINLESS) and _NAME.match(h)))[:MAX_ECHOED]
         return web.Response(status=204, headers={
             "Access-Control-Allow-Methods": ALLOW_METHODS,
             "Access-Control-Allow-Headers": ", ".join((*ALLOW_HEADERS, *extra)),

@@ -126,3 +126,25 @@ async def test_a_star_allows_any_origin(serve: Any) -> None:
 
 def _json(raw: bytes) -> Any:
     return json.loads(raw)
+
+
+async def test_hostile_preflights_get_a_clean_answer(serve: Any) -> None:
+    url = await serve((APP,))
+    cases = [
+        {**PREFLIGHT, "Access-Control-Request-Headers": ", ".join(["x-stainless-a"] * 300 + ["evil-header"])},
+        {**PREFLIGHT, "Access-Control-Request-Headers": ",,, ,"},
+        {**PREFLIGHT, "Origin": "null"},  # sandboxed iframes and file:// pages
+        {**PREFLIGHT, "Origin": APP.upper()},  # origins compare case-insensitively (scheme and host)
+        {**PREFLIGHT, "Access-Control-Request-Method": "DELETE"},
+    ]
+    answers = []
+    for headers in cases:
+        status, got, _ = await _call("OPTIONS", url + "/v1/chat/completions", headers)
+        answers.append((status, got.get("Access-Control-Allow-Origin")))
+        assert "evil-header" not in got.get("Access-Control-Allow-Headers", "")
+        assert got.get("Access-Control-Allow-Headers", "").count("x-stainless-a") <= 1
+    assert answers == [(204, APP), (204, APP), (403, None), (204, APP.upper()), (204, APP)]
+    # A preflight for a path that does not exist is the usual 404, not a CORS answer.
+    status, got, body = await _call("OPTIONS", url + "/v1/nothing-here", PREFLIGHT)
+    assert status == 404 and "Access-Control-Allow-Methods" not in got
+    assert _json(body)["error"]["code"] == "unknown_url"

@@ -93,3 +93,18 @@ async def test_a_target_that_really_broke_still_makes_it_a_502(fakes: Any, gatew
         await g.client.chat.completions.create(model=MODEL, messages=MSG)
     assert info.value.status_code == 502 and info.value.code == "upstream_failed"
     assert "retry-after" not in info.value.response.headers
+
+
+@pytest.mark.parametrize("value", ["nan", "-5", "inf", "Wed, 21 Oct 2026 07:28:00 GMT", "soon"])
+async def test_a_hostile_retry_after_is_ignored_not_relayed(fakes: Any, gateway: Any, value: str) -> None:
+    a, b = await fakes(name="a"), await fakes(name="b")
+    a.fail_status = b.fail_status = 429
+    a.fail_headers, b.fail_headers = {"retry-after": value}, {"retry-after": "4"}
+    g = await gateway([provider("provider-a", a), provider("provider-b", b, price=(1.0, 1.0))])
+    with pytest.raises(openai.RateLimitError) as info:
+        await g.client.chat.completions.create(model=MODEL, messages=MSG)
+    assert info.value.response.headers["retry-after"] == "4"  # the one usable value
+    b.fail_headers = {"retry-after": value}
+    with pytest.raises(openai.RateLimitError) as none:
+        await g.client.chat.completions.create(model=MODEL, messages=MSG, seed=1)
+    assert "retry-after" not in none.value.response.headers

@@ -4,6 +4,7 @@ org's node reads exactly like one that does not exist), a pinned provider withou
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import openai
@@ -95,3 +96,22 @@ async def test_a_pin_to_an_unknown_or_foreign_node_is_one_400_and_an_offline_own
     assert answers["node:na-off"][0] == 503  # exists, cannot serve right now
     assert answers["node:na"] == (200, "node:na")
     assert node_b.calls == 0
+
+
+async def test_hostile_pins_are_all_the_same_permanent_400(fakes: Any, gateway: Any) -> None:
+    node_a, node_b = await fakes(name="node-a"), await fakes(name="node-b")
+    directory = StaticDirectory([node_route("na", node_a.base_url, org="org-a"),
+                                 node_route("nb", node_b.base_url, org="org-b")])
+    g = await gateway([], directory=directory, authenticator=FixedAuthenticator(Principal(key_id="ka", org="org-a")))
+    client = openai.AsyncOpenAI(base_url=g.url + "/v1", api_key="sk-a", max_retries=0, timeout=15)
+    pins = ["node:", "node:nb,node:na", "node:na,node:nb", "node:NB", "node:nb,,node:nope", "node:" + "x" * 4000] * 3
+    try:
+        outcomes = await asyncio.gather(*(client.chat.completions.create(
+            model=MODEL, messages=MSG, extra_headers={"x-shareai-route": pin}) for pin in pins),
+            return_exceptions=True)
+    finally:
+        await client.close()
+    for pin, outcome in zip(pins, outcomes, strict=True):
+        assert isinstance(outcome, openai.BadRequestError), (pin[:20], outcome)
+        assert outcome.code == "unknown_route"
+    assert node_a.calls == node_b.calls == 0  # nothing is forwarded, not even to the own node in a list
