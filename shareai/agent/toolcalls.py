@@ -198,6 +198,10 @@ class ToolCallParser:
                 self._mode = "args"
                 self._depth, self._started, self._in_string, self._escaped = 0, False, False, False
             elif self._mode == "args":
+                if not self._started:  # the space before the value is syntax, not arguments
+                    self._buf = self._buf.lstrip()
+                    if not self._buf:
+                        break
                 end = self._scan_arguments()
                 piece = self._buf[:end]
                 self._buf = self._buf[end:]
