@@ -44,6 +44,11 @@ async def test_tool_requests_and_embeddings_go_to_the_node_that_serves_them(tmp_
             assert r.choices[0].finish_reason == "tool_calls"
             (call,) = r.choices[0].message.tool_calls or []
             assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "x"}
+            # Unpinned, `prefer-nodes` sends tools to the node now that it advertises them.
+            raw = await c.chat.completions.with_raw_response.create(
+                model="chat", messages=ASK, tools=[WEATHER], extra_headers={"x-shareai-policy": "prefer-nodes"})
+            assert raw.headers["x-shareai-route"] == world.node_route
+            assert raw.parse().choices[0].finish_reason == "tool_calls"
             # Pinned to the nodes, a model whose node cannot call tools is a clean 400, not a node's error.
             with pytest.raises(openai.BadRequestError) as err:
                 await c.chat.completions.create(model="plain", messages=ASK, tools=[WEATHER],
@@ -65,4 +70,4 @@ async def test_tool_requests_and_embeddings_go_to_the_node_that_serves_them(tmp_
             assert err2.value.status_code in (400, 404, 503)
             with pytest.raises(openai.APIStatusError):
                 await c.chat.completions.create(model="embed", messages=ASK, extra_headers={"x-shareai-route": "node"})
-            assert BACKENDS["chat"].generations == 1 and BACKENDS["embed"].generations == 1
+            assert BACKENDS["chat"].generations == 2 and BACKENDS["embed"].generations == 1
