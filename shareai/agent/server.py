@@ -97,7 +97,7 @@ def _refuse_tools(req: ChatRequest) -> None:
         raise InvalidRequest(f"Tool calling is not available for model '{req.model}' on this node.",
                              param="tools", code="unsupported_parameter")
     for i, m in enumerate(req.messages):
-        if m.role == "tool" or m.tool_calls:
+        if m.role in ("tool", "function") or m.tool_calls:
             raise InvalidRequest(f"Tool messages are not supported for model '{req.model}' on this node.",
                                  param=f"messages[{i}]", code="unsupported_value")
 

@@ -74,10 +74,10 @@ def render_messages(messages: list[ChatMessage], tools: Tools | None) -> list[di
         if role == "assistant" and m.tool_calls:
             calls = CALL_SEPARATOR.join(call_text(c.name, c.arguments) for c in m.tool_calls)
             out.append({"role": "assistant", "content": f"{m.content}\n{calls}" if m.content else calls})
-        elif role == "tool":
+        elif role in ("tool", "function"):  # "function": the legacy result message, named by its function
+            ref = {"tool_call_id": m.tool_call_id} if role == "tool" else {"name": m.name}
             out.append({"role": "user",
-                        "content": f"<tool_response>\n{json.dumps({'tool_call_id': m.tool_call_id})}\n"
-                                   f"{m.content}\n</tool_response>"})
+                        "content": f"<tool_response>\n{json.dumps(ref)}\n{m.content}\n</tool_response>"})
         else:
             out.append({"role": role, "content": m.content})
     if tools is not None and tools.active:

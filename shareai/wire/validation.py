@@ -346,6 +346,7 @@ def _message_tool_calls(msg: dict[str, Any], param: str) -> list[ToolCall]:
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TOOL_KEYS = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
+MAX_TOOLS = 128  # OpenAI's limit; it also bounds the grammar a node builds
 
 
 def _tool(value: Any, param: str) -> Tool:
@@ -390,6 +391,8 @@ def _tools(body: dict[str, Any]) -> Tools | None:
         raise _type_error("tools", "an array", value)
     if not value:
         raise _bad("tools", "'tools' must contain at least one tool (or be left out).", "empty_array")
+    if len(value) > MAX_TOOLS:
+        raise _bad("tools", f"'tools' may hold at most {MAX_TOOLS} tools, got {len(value)}.")
     tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(value))
     names = [t.name for t in tools]
     if len(set(names)) != len(names):

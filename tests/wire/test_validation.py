@@ -64,6 +64,7 @@ def test_stream_options_include_usage() -> None:
         ({"n": 2}, "n"),
         ({"tools": [{"type": "function"}]}, "tools[0].function"),
         ({"tools": "get_weather"}, "tools"),
+        ({"tools": [{"type": "function", "function": {"name": f"f{i}"}} for i in range(129)]}, "tools"),
         ({"tools": []}, "tools"),
         ({"tools": [{"type": "function", "function": {"name": "a b"}}]}, "tools[0].function.name"),
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": "{}"}}]},

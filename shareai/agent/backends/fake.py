@@ -154,7 +154,7 @@ class FakeBackend(Backend):
         tools = params.tools
         if tools is None or not tools.active:
             return None
-        if tools.mode == "auto" and messages and messages[-1].role == "tool":
+        if tools.mode == "auto" and messages and messages[-1].role in ("tool", "function"):
             return None
         tool = tools.callable()[0]
         return call_text(tool.name, json.dumps(example_value(tool.parameters)))
