@@ -15,6 +15,7 @@
     n_gpu_layers = -1               # default: chosen from free VRAM (0 on CPU)
     queue_limit = 8                 # waiting requests beyond the busy slots; more get a 429
     backend = "llama"               # or "fake" (no model file; for tests and demos)
+    embeddings = false              # true: load it for embeddings; it then serves /v1/embeddings only
 
 Other parts of the agent add their own top-level tables: list them in `TABLES` and parse them in
 `parse_config`, next to `[agent]` and `[[models]]`. Unknown keys are start-up errors naming the
@@ -36,7 +37,8 @@ BACKENDS = ("llama", "fake")
 BUNDLED = "bundled"
 TABLES = frozenset({"agent", "models", "control"})
 _AGENT_KEYS = frozenset({"host", "port", "api_key", "max_body_bytes"})
-_MODEL_KEYS = frozenset({"path", "name", "chat_format", "slots", "n_ctx", "n_gpu_layers", "queue_limit", "backend"})
+_MODEL_KEYS = frozenset({"path", "name", "chat_format", "slots", "n_ctx", "n_gpu_layers", "queue_limit", "backend",
+                         "embeddings"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 
@@ -52,6 +54,7 @@ class ModelSpec:
     n_gpu_layers: int | None = None  # None: from free VRAM (CPU: 0)
     queue_limit: int = 8
     backend: str = "llama"
+    embeddings: bool = False  # an embedding model: /v1/embeddings only (llama.cpp loads it in embedding mode)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -116,7 +119,8 @@ class AgentConfig:
             "max_body_bytes": self.max_body_bytes,
             "models": [
                 {"name": m.name, "path": m.path, "backend": m.backend, "slots": m.slots, "n_ctx": m.n_ctx,
-                 "chat_format": m.chat_format, "n_gpu_layers": m.n_gpu_layers, "queue_limit": m.queue_limit}
+                 "chat_format": m.chat_format, "n_gpu_layers": m.n_gpu_layers, "queue_limit": m.queue_limit,
+                 "embeddings": m.embeddings}
                 for m in self.models
             ],
         }
@@ -140,6 +144,7 @@ def parse_model(table: Any, where: str) -> ModelSpec:
         n_gpu_layers=get(table, "n_gpu_layers", int, where, None),
         queue_limit=get(table, "queue_limit", int, where, 8),
         backend=backend,
+        embeddings=get(table, "embeddings", bool, where, False),
     )
 
 

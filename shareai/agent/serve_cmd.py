@@ -7,9 +7,11 @@
 `--model` repeats; the i-th `--model-name` / `--chat-format` goes with the i-th `--model`. Without
 `--model`, the TOML's `[[models]]` are served (the name/format flags then apply to them in order),
 and with neither, the bundled model. `--slots`, `--n-ctx`, `--n-gpu-layers`, `--queue-limit`
-apply to every model. The endpoint listens at once and answers /health with 503 until the
-models are loaded. SIGTERM or Ctrl-C stops gracefully: new requests get 503, in-flight ones get
-`--grace` seconds to finish, then are cancelled.
+and `--embeddings` apply to every model (`--embeddings`: load them as embedding models, served on
+`/v1/embeddings` only; `embeddings = true` in a `[[models]]` table does it for one model). The
+endpoint listens at once and answers /health with 503 until the models are loaded. SIGTERM or
+Ctrl-C stops gracefully: new requests get 503, in-flight ones get `--grace` seconds to finish, then
+are cancelled.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def apply_flags(
     host: str | None = None,
     port: int | None = None,
     api_key: str | None = None,
+    embeddings: bool = False,
 ) -> AgentConfig:
     """`cfg` with the command-line flags applied (flags win), validated."""
     names, formats = names or [], formats or []
@@ -69,6 +72,7 @@ def apply_flags(
             spec.n_gpu_layers = n_gpu_layers
         if queue_limit is not None:
             spec.queue_limit = queue_limit
+        spec.embeddings = spec.embeddings or embeddings
     if host is not None:
         cfg.host = host
     if port is not None:
@@ -134,6 +138,8 @@ def serve(
     n_gpu_layers: int | None = typer.Option(None, "--n-gpu-layers", help="Layers on the GPU (-1: all; "
                                             "default: from free VRAM)."),
     queue_limit: int | None = typer.Option(None, "--queue-limit", help="Waiting requests per model before 429."),
+    embeddings: bool = typer.Option(False, "--embeddings", help="Serve the models as embedding models "
+                                    "(/v1/embeddings only)."),
     host: str | None = typer.Option(None, help="Listen address (default 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Listen port (default 8000; 0 picks a free one)."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="SHAREAI_AGENT_API_KEY",
@@ -148,6 +154,7 @@ def serve(
         cfg = apply_flags(
             load_config(config), models=model, names=model_name, formats=chat_format, slots=slots, n_ctx=n_ctx,
             n_gpu_layers=n_gpu_layers, queue_limit=queue_limit, host=host, port=port, api_key=api_key,
+            embeddings=embeddings,
         )
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)

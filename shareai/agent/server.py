@@ -1,6 +1,7 @@
 """The node's OpenAI-compatible HTTP endpoint (aiohttp) over its model pools.
 
     POST /v1/chat/completions   POST /v1/completions   (JSON, or SSE with "stream": true)
+    POST /v1/embeddings         (embedding models: `--embeddings`; float or base64 vectors)
     GET  /v1/models             GET  /v1/models/{id}
     GET  /health                (open; 503 while models load, 200 when ready)
     GET  /metrics               (Prometheus text)
@@ -34,10 +35,12 @@ from typing import Any
 
 from aiohttp import web
 
+from shareai import __version__
 from shareai.agent.backends.base import FINISH_CANCELLED, Delta, Event, Finish, GenParams, TokenLogprob
 from shareai.agent.metrics import CONTENT_TYPE, AgentMetrics
-from shareai.agent.responses import Reply
+from shareai.agent.responses import Reply, embeddings_body, finish_reason
 from shareai.agent.slots import ModelLoad, ModelPool, Work, load_pools
+from shareai.agent.toolcalls import ParsedPiece, TextPiece, ToolCallParser
 from shareai.wire.errors import (
     AuthenticationError,
     InvalidRequest,
@@ -49,7 +52,13 @@ from shareai.wire.errors import (
 from shareai.wire.http import DEFAULT_MAX_BODY_BYTES, Handler, bearer_token, error_middleware, read_json
 from shareai.wire.sse import DONE, SSE_HEADERS, error_frame, frame
 from shareai.wire.tokens import hash_secret, verify_secret
-from shareai.wire.validation import ChatRequest, CompletionRequest, parse_chat_request, parse_completion_request
+from shareai.wire.validation import (
+    ChatRequest,
+    CompletionRequest,
+    parse_chat_request,
+    parse_completion_request,
+    parse_embedding_request,
+)
 
 __all__ = ["AgentServer", "ModelLoad", "ModelPool", "load_pools"]
 
@@ -77,7 +86,20 @@ def _params(req: ChatRequest | CompletionRequest) -> GenParams:
         max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p, stop=list(s.stop), seed=s.seed,
         presence_penalty=s.presence_penalty, frequency_penalty=s.frequency_penalty,
         response_format=req.response_format if isinstance(req, ChatRequest) else None, logprobs=logprobs,
+        tools=req.tools if isinstance(req, ChatRequest) else None,
     )
+
+
+def _refuse_tools(req: ChatRequest) -> None:
+    """A model without tool support: tools, and conversations carrying tool calls, are a 400 (the
+    node does not advertise them for it, so the gateway routes such requests elsewhere)."""
+    if req.tools is not None:
+        raise InvalidRequest(f"Tool calling is not available for model '{req.model}' on this node.",
+                             param="tools", code="unsupported_parameter")
+    for i, m in enumerate(req.messages):
+        if m.role in ("tool", "function") or m.tool_calls:
+            raise InvalidRequest(f"Tool messages are not supported for model '{req.model}' on this node.",
+                                 param=f"messages[{i}]", code="unsupported_value")
 
 
 def _work(req: ChatRequest | CompletionRequest) -> Work:
@@ -200,6 +222,7 @@ class AgentServer:
         app = web.Application(middlewares=[error_middleware, self._auth_middleware])
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{model:.+}", self._get_model)
         app.router.add_get("/health", self._health)
@@ -235,6 +258,9 @@ class AgentServer:
     async def _metrics(self, request: web.Request) -> web.Response:
         body = self.metrics.render(self.load())
         return web.Response(body=body.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    def _fingerprint(self, pool: ModelPool) -> str:
+        return f"shareai-{__version__}-{pool.fingerprint}"
 
     def _model_card(self, name: str) -> dict[str, Any]:
         return {"id": name, "object": "model", "created": self._started, "owned_by": "shareai-agent"}
@@ -275,15 +301,22 @@ class AgentServer:
             req = parse_chat_request(body, strict=True) if chat else parse_completion_request(body, strict=True)
             pool = self._admit(req.model)
             model = req.model
+            if pool.embeddings:
+                raise InvalidRequest(f"Model '{req.model}' is an embedding model: it serves /v1/embeddings only.",
+                                     param="model", code="model_not_supported")
             wants_logprobs = req.logprobs if isinstance(req, ChatRequest) else req.logprobs is not None
             if wants_logprobs and not pool.supports_logprobs:
                 raise InvalidRequest(
                     f"logprobs are not available for model '{req.model}' on this node.", param="logprobs",
                     code="unsupported_parameter",
                 )
+            if isinstance(req, ChatRequest) and not pool.supports_tools:
+                _refuse_tools(req)
+            tools = isinstance(req, ChatRequest) and req.tools is not None and req.tools.active
             run = Reply(chat=chat, model=req.model, created=int(self._wall()), stream=req.stream,
                         include_usage=req.include_usage, logprobs=wants_logprobs,
-                        echo=req.prompt if isinstance(req, CompletionRequest) and req.echo else "")
+                        echo=req.prompt if isinstance(req, CompletionRequest) and req.echo else "",
+                        fingerprint=self._fingerprint(pool), tools=tools)
             response = await self._generate(request, pool, run, _work(req))
             status = CLIENT_CLOSED if run.client_gone else response.status
             return response
@@ -298,6 +331,45 @@ class AgentServer:
             raise
         finally:
             self.metrics.request(model, endpoint, status)
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        model, status = "unknown", CLIENT_CLOSED
+        try:
+            req = parse_embedding_request(await read_json(request, self._max_body), strict=True)
+            pool = self._admit(req.model)
+            model = req.model
+            if not pool.embeddings:
+                raise InvalidRequest(f"Model '{req.model}' is not an embedding model on this node (serve one with "
+                                     "--embeddings).", param="model", code="model_not_supported")
+            if req.dimensions is not None and req.dimensions != pool.n_embd and not pool.supports_dimensions:
+                raise InvalidRequest(
+                    f"Model '{req.model}' produces {pool.n_embd}-dimensional embeddings and cannot shorten them: "
+                    f"leave out 'dimensions' (or pass {pool.n_embd}).", param="dimensions", code="unsupported_value")
+            inputs = req.inputs
+            cancel = threading.Event()  # counted in flight, so draining waits for it too
+            self._active.add(cancel)
+            self._idle.clear()
+            try:
+                result = await pool.call(lambda backend: backend.embed(inputs))
+            finally:
+                self._active.discard(cancel)
+                if not self._active:
+                    self._idle.set()
+            self.metrics.tokens(model, result.prompt_tokens, 0)
+            body = embeddings_body(req.model, result, req.encoding_format, req.dimensions)
+            status = 200
+            return web.json_response(body)
+        except OpenAIError as err:
+            status = err.status
+            raise
+        except (ConnectionResetError, asyncio.CancelledError):
+            status = CLIENT_CLOSED
+            raise
+        except Exception:
+            status = 500
+            raise
+        finally:
+            self.metrics.request(model, "embeddings", status)
 
     async def _generate(self, request: web.Request, pool: ModelPool, run: Reply, work: Work) -> web.StreamResponse:
         cancel = threading.Event()
@@ -350,7 +422,13 @@ class AgentServer:
             tokens.extend(delta.logprobs)
 
         finish = await self._deltas(run, first, events, t0, keep)
-        return web.json_response(run.whole("".join(parts), finish, tokens))
+        text = "".join(parts)
+        if not run.tools:
+            return web.json_response(run.whole(text, finish, tokens))
+        parser = ToolCallParser()
+        pieces = [*parser.feed(text), *parser.close()]
+        content = "".join(p.text for p in pieces if isinstance(p, TextPiece))
+        return web.json_response(run.whole(content, finish, tokens, parser.calls))
 
     async def _stream(
         self, request: web.Request, run: Reply, first: Event, events: AsyncIterator[Event], t0: float
@@ -383,11 +461,27 @@ class AgentServer:
         elif run.echo:
             await response.write(frame(run.chunk(run.echo)))
 
+        parser = ToolCallParser() if run.tools else None
+
+        async def send_pieces(pieces: list[ParsedPiece], tokens: tuple[TokenLogprob, ...]) -> None:
+            for piece in pieces:
+                if isinstance(piece, TextPiece):
+                    await response.write(frame(run.chunk(piece.text, tokens=tokens)))
+                    tokens = ()
+                else:
+                    await response.write(frame(run.call_chunk(piece)))
+
         async def send(delta: Delta) -> None:
-            await response.write(frame(run.chunk(delta.text, tokens=delta.logprobs)))
+            if parser is None:
+                await response.write(frame(run.chunk(delta.text, tokens=delta.logprobs)))
+            else:
+                await send_pieces(parser.feed(delta.text), delta.logprobs)
 
         finish = await self._deltas(run, first, events, t0, send)
-        await response.write(frame(run.chunk(None if run.chat else "", finish.reason)))
+        if parser is not None:
+            await send_pieces(parser.close(), ())
+        reason = finish_reason(finish, called=parser is not None and parser.called)
+        await response.write(frame(run.chunk(None if run.chat else "", reason)))
         if run.include_usage:
             await response.write(frame(run.usage_chunk(finish)))
         await response.write(DONE)

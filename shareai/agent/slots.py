@@ -26,6 +26,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from shareai.agent.backends.base import Backend, Event
 from shareai.agent.config import BUNDLED, ModelSpec
@@ -34,6 +35,7 @@ from shareai.wire.errors import RateLimited
 log = logging.getLogger(__name__)
 
 Work = Callable[[Backend, threading.Event], Iterator[Event]]
+T = TypeVar("T")
 
 
 @dataclass(slots=True, frozen=True)
@@ -83,6 +85,40 @@ class ModelPool:
     @property
     def supports_logprobs(self) -> bool:
         return self._slots[0].backend.supports_logprobs
+
+    @property
+    def supports_tools(self) -> bool:
+        return self._slots[0].backend.supports_tools
+
+    @property
+    def fingerprint(self) -> str:
+        return self._slots[0].backend.fingerprint
+
+    @property
+    def embeddings(self) -> bool:
+        return self._slots[0].backend.embeddings
+
+    @property
+    def supports_dimensions(self) -> bool:
+        return self._slots[0].backend.supports_dimensions
+
+    @property
+    def n_embd(self) -> int:
+        return self._slots[0].backend.n_embd
+
+    async def call(self, fn: Callable[[Backend], T]) -> T:
+        """`fn(backend)` run on a slot's thread, in turn with generations (same queue, same 429 when
+        it is full); for one blocking call such as `embed`, which needs no token stream."""
+        slot = await self._acquire()
+        try:
+            done = asyncio.get_running_loop().run_in_executor(slot.executor, fn, slot.backend)
+        except BaseException:
+            self._release(slot)
+            raise
+        # Freed when the thread is done, even if the caller was cancelled meanwhile (registered before
+        # the shield's own callback, so the slot is free again by the time the caller resumes).
+        done.add_done_callback(lambda _: self._release(slot))
+        return await asyncio.shield(done)
 
     @property
     def slots(self) -> int:
@@ -197,7 +233,7 @@ def build_backend(spec: ModelSpec) -> Backend:
     if spec.backend == "fake":
         from shareai.agent.backends.fake import FakeBackend
 
-        return FakeBackend(n_ctx=spec.n_ctx)
+        return FakeBackend(n_ctx=spec.n_ctx, embeddings=spec.embeddings)
     from shareai.agent.backends.llama import LlamaBackend
 
     if spec.path == BUNDLED:
@@ -207,7 +243,8 @@ def build_backend(spec: ModelSpec) -> Backend:
         chat_format: str | None = spec.chat_format or BUNDLED_CHAT_FORMAT
     else:
         path, chat_format = Path(spec.path).expanduser(), spec.chat_format
-    return LlamaBackend.load(path, chat_format=chat_format, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers)
+    return LlamaBackend.load(path, chat_format=chat_format, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers,
+                             embeddings=spec.embeddings)
 
 
 async def load_pools(specs: Sequence[ModelSpec]) -> list[ModelPool]:

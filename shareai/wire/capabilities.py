@@ -22,7 +22,10 @@ is not sent to nodes, which would refuse it as an unknown parameter.
 
 Agents from before capabilities advertise nothing; the coordinator then assumes
 `LEGACY_FEATURES`, exactly what their validator accepted (a test pins it against that validator).
-A model whose backend has no logprobs drops `logprobs:on` (the agent's server refuses it per model).
+A model whose backend has no logprobs drops `logprobs:on` (the agent's server refuses it per model),
+one without tool support drops `TOOL_FEATURES`, and one that cannot shorten its embeddings drops
+`dimensions`. The `embeddings` endpoint is advertised only by embedding models (and those advertise
+nothing else), so the gateway routes `/v1/embeddings` to them and never chat.
 """
 
 from __future__ import annotations
@@ -33,16 +36,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from shareai.wire.errors import InvalidRequest
-from shareai.wire.validation import as_integer, parse_chat_request, parse_completion_request
+from shareai.wire.validation import (
+    as_integer,
+    parse_chat_request,
+    parse_completion_request,
+    parse_embedding_request,
+)
 
 CHAT = "chat.completions"
 COMPLETIONS = "completions"
+EMBEDDINGS = "embeddings"
 
 N_MANY = "n:many"
 LOGPROBS_ON = "logprobs:on"
 MESSAGES_TOOL = "messages:tool"
 MESSAGES_FUNCTION = "messages:function"
 PROMPT_BATCH = "prompt:batch"
+
+# What a model advertises only if its backend calls tools (`Backend.supports_tools`).
+TOOL_FEATURES = frozenset({"tools", "tool_choice", "parallel_tool_calls", MESSAGES_TOOL})
 
 UNSUPPORTED_PARAMETER = "unsupported_parameter"
 UNSUPPORTED_VALUE = "unsupported_value"
@@ -192,9 +204,13 @@ _COMPLETION_PROBES: dict[str, dict[str, Any]] = {
     "best_of": {"best_of": 1}, "suffix": {"suffix": "x"}, "logit_bias": {"logit_bias": {"50256": -100}},
     N_MANY: {"n": 2}, LOGPROBS_ON: {"logprobs": 2}, PROMPT_BATCH: {"prompt": ["a", "b"]},
 }
+_EMBEDDING_PROBES: dict[str, dict[str, Any]] = {
+    "encoding_format": {"encoding_format": "base64"}, "dimensions": {"dimensions": 8}, "user": {"user": "u"},
+}
 _BASE: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], Callable[..., Any]]] = {
     CHAT: ({"model": "probe", "messages": [_USER]}, _CHAT_PROBES, parse_chat_request),
     COMPLETIONS: ({"model": "probe", "prompt": "hi"}, _COMPLETION_PROBES, parse_completion_request),
+    EMBEDDINGS: ({"model": "probe", "input": "hi"}, _EMBEDDING_PROBES, parse_embedding_request),
 }
 ENDPOINTS = tuple(_BASE)
 

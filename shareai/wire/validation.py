@@ -19,6 +19,7 @@ gateway routes such requests elsewhere (`shareai.wire.capabilities`).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,11 +36,8 @@ MAX_STOP = 4
 
 # Fields a node cannot honour: a 400 in strict mode (listed so the message says *why*).
 _UNSUPPORTED_BY_NODE = {
-    "tools": "tool calling is not supported by this node",
-    "tool_choice": "tool calling is not supported by this node",
     "functions": "function calling is not supported by this node",
     "function_call": "function calling is not supported by this node",
-    "parallel_tool_calls": "tool calling is not supported by this node",
     "audio": "audio output is not supported by this node",
     "modalities": "only text output is supported by this node",
     "prediction": "predicted outputs are not supported by this node",
@@ -64,11 +62,59 @@ class Sampling:
     frequency_penalty: float | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class ToolCall:
+    """A function call an assistant message made (`arguments`: the JSON text, as OpenAI sends it)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
 @dataclass(slots=True)
 class ChatMessage:
     role: str
     content: str
     name: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)  # assistant messages that called tools
+    tool_call_id: str | None = None  # tool messages: the call this is the result of
+
+
+@dataclass(slots=True, frozen=True)
+class Tool:
+    """A function the model may call; `parameters` is its arguments' JSON schema."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+TOOL_AUTO = "auto"
+TOOL_NONE = "none"
+TOOL_REQUIRED = "required"
+TOOL_NAMED = "function"
+
+
+@dataclass(slots=True, frozen=True)
+class Tools:
+    """What a request allows the model to call: `mode` auto (text or calls), none (text only),
+    required (at least one call) or function (a call of `name`); `parallel`: several calls at once."""
+
+    tools: tuple[Tool, ...]
+    mode: str = TOOL_AUTO
+    name: str | None = None
+    parallel: bool = True
+
+    @property
+    def active(self) -> bool:
+        """Whether the model may call a tool in this request."""
+        return bool(self.tools) and self.mode != TOOL_NONE
+
+    def callable(self) -> tuple[Tool, ...]:
+        """The tools a call may name (one, for a named tool_choice)."""
+        if self.mode == TOOL_NAMED:
+            return tuple(t for t in self.tools if t.name == self.name)
+        return self.tools if self.active else ()
 
 
 @dataclass(slots=True)
@@ -90,6 +136,7 @@ class ChatRequest:
     top_logprobs: int | None = None
     n: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    tools: Tools | None = None  # parsed in strict mode only (the gateway forwards them as they are)
 
 
 @dataclass(slots=True)
@@ -291,8 +338,6 @@ def _messages(body: dict[str, Any], *, strict: bool) -> list[ChatMessage]:
         role = msg.get("role")
         if not isinstance(role, str) or role not in ROLES:
             raise _bad(f"{param}.role", f"'{param}.role' must be one of {sorted(ROLES)}, got {role!r}.")
-        if strict and (msg.get("tool_calls") or role == "tool"):
-            raise _bad(param, "Tool messages are not supported by this node.", "unsupported_value")
         if strict and (msg.get("function_call") or role == "function"):
             raise _bad(param, "Function messages (the legacy function calling) are not supported by this node.",
                        "unsupported_value")
@@ -300,8 +345,114 @@ def _messages(body: dict[str, Any], *, strict: bool) -> list[ChatMessage]:
         name = msg.get("name")
         if name is not None and not isinstance(name, str):
             raise _type_error(f"{param}.name", "a string", name)
-        out.append(ChatMessage(role=role, content=content, name=name))
+        calls = _message_tool_calls(msg, param) if strict and role == "assistant" else []
+        call_id = msg.get("tool_call_id")
+        if strict and role == "tool":
+            if not isinstance(call_id, str) or not call_id:
+                raise _bad(f"{param}.tool_call_id", f"'{param}.tool_call_id' must be the id of a tool call.",
+                           "missing_required_parameter" if call_id is None else "invalid_type")
+        out.append(ChatMessage(role=role, content=content, name=name, tool_calls=calls,
+                               tool_call_id=call_id if isinstance(call_id, str) else None))
     return out
+
+
+def _message_tool_calls(msg: dict[str, Any], param: str) -> list[ToolCall]:
+    value = msg.get("tool_calls")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _type_error(f"{param}.tool_calls", "an array", value)
+    calls = []
+    for j, call in enumerate(value):
+        p = f"{param}.tool_calls[{j}]"
+        if not isinstance(call, dict):
+            raise _type_error(p, "an object", call)
+        if call.get("type", "function") != "function":
+            raise _bad(f"{p}.type", f"'{p}.type' must be 'function'.", "unsupported_value")
+        call_id, fn = call.get("id"), call.get("function")
+        if not isinstance(call_id, str):
+            raise _type_error(f"{p}.id", "a string", call_id)
+        if not isinstance(fn, dict):
+            raise _type_error(f"{p}.function", "an object", fn)
+        name, arguments = fn.get("name"), fn.get("arguments")
+        if not isinstance(name, str):
+            raise _type_error(f"{p}.function.name", "a string", name)
+        if not isinstance(arguments, str):
+            raise _type_error(f"{p}.function.arguments", "a string", arguments)
+        calls.append(ToolCall(call_id, name, arguments))
+    return calls
+
+
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TOOL_KEYS = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
+MAX_TOOLS = 128  # OpenAI's limit; it also bounds the grammar a node builds
+
+
+def _tool(value: Any, param: str) -> Tool:
+    if not isinstance(value, dict):
+        raise _type_error(param, "an object", value)
+    if value.get("type") != "function":
+        raise _bad(f"{param}.type", f"'{param}.type' must be 'function', got {value.get('type')!r}.",
+                   "unsupported_value")
+    fn = value.get("function")
+    if not isinstance(fn, dict):
+        raise _type_error(f"{param}.function", "an object", fn)
+    name = fn.get("name")
+    if not isinstance(name, str) or not _TOOL_NAME.match(name):
+        raise _bad(f"{param}.function.name", f"'{param}.function.name' must be 1 to 64 letters, digits, '_' or "
+                   f"'-', got {name!r}.")
+    description = fn.get("description", "")
+    if not isinstance(description, str):
+        raise _type_error(f"{param}.function.description", "a string", description)
+    parameters = fn.get("parameters")
+    if parameters is None:
+        parameters = {"type": "object", "properties": {}}
+    elif not isinstance(parameters, dict):
+        raise _type_error(f"{param}.function.parameters", "an object", parameters)
+    strict = fn.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise _type_error(f"{param}.function.strict", "a boolean", strict)
+    return Tool(name, description, parameters)
+
+
+def _tools(body: dict[str, Any]) -> Tools | None:
+    """`tools`, `tool_choice` and `parallel_tool_calls` as the node honours them (strict mode)."""
+    value = body.get("tools")
+    choice = body.get("tool_choice")
+    parallel = _boolean(body, "parallel_tool_calls")
+    if value is None:
+        if choice is not None:
+            raise _bad("tool_choice", "'tool_choice' is only allowed when 'tools' are specified.")
+        if parallel is not None:
+            raise _bad("parallel_tool_calls", "'parallel_tool_calls' is only allowed when 'tools' are specified.")
+        return None
+    if not isinstance(value, list):
+        raise _type_error("tools", "an array", value)
+    if not value:
+        raise _bad("tools", "'tools' must contain at least one tool (or be left out).", "empty_array")
+    if len(value) > MAX_TOOLS:
+        raise _bad("tools", f"'tools' may hold at most {MAX_TOOLS} tools, got {len(value)}.")
+    tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(value))
+    names = [t.name for t in tools]
+    if len(set(names)) != len(names):
+        raise _bad("tools", "Tool names must be unique.")
+    mode, name = TOOL_AUTO, None
+    if isinstance(choice, str):
+        if choice not in (TOOL_AUTO, TOOL_NONE, TOOL_REQUIRED):
+            raise _bad("tool_choice", f"'tool_choice' must be 'none', 'auto', 'required' or a named function, "
+                       f"got {choice!r}.")
+        mode = choice
+    elif isinstance(choice, dict):
+        fn = choice.get("function")
+        if choice.get("type") != "function" or not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise _bad("tool_choice", "A named 'tool_choice' must look like "
+                       '{"type": "function", "function": {"name": "..."}}.', "unsupported_value")
+        mode, name = TOOL_NAMED, fn["name"]
+        if name not in names:
+            raise _bad("tool_choice", f"'tool_choice' names the function '{name}', which is not in 'tools'.")
+    elif choice is not None:
+        raise _type_error("tool_choice", "a string or an object", choice)
+    return Tools(tools, mode, name, True if parallel is None else parallel)
 
 
 def _response_format(body: dict[str, Any]) -> ResponseFormat | None:
@@ -341,7 +492,7 @@ _COMPLETION_KNOWN = frozenset({
 
 
 def _extras(body: dict[str, Any], known: frozenset[str], *, strict: bool) -> dict[str, Any]:
-    extra = {k: v for k, v in body.items() if k not in known}
+    extra = {k: v for k, v in body.items() if k not in known and not (strict and k in TOOL_KEYS)}
     if strict:
         for key in extra:
             reason = _UNSUPPORTED_BY_NODE.get(key, f"'{key}' is not a supported parameter")
@@ -376,6 +527,7 @@ def parse_chat_request(body: Any, *, strict: bool = True) -> ChatRequest:
         top_logprobs=top_logprobs,
         n=_n(body, strict=strict),
         extra=_extras(body, _CHAT_KNOWN, strict=strict),
+        tools=_tools(body) if strict else None,
     )
 
 
@@ -403,4 +555,70 @@ def parse_completion_request(body: Any, *, strict: bool = True) -> CompletionReq
         echo=bool(_boolean(body, "echo")),
         n=_n(body, strict=strict),
         extra=_extras(body, _COMPLETION_KNOWN, strict=strict),
+    )
+
+
+# -- embeddings ---------------------------------------------------------------------------------------
+
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit on items in one request
+ENCODING_FORMATS = ("float", "base64")
+
+
+@dataclass(slots=True)
+class EmbeddingRequest:
+    model: str
+    inputs: list[str | list[int]]  # strings, or token arrays
+    encoding_format: str = "float"
+    dimensions: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_EMBEDDING_KNOWN = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
+
+
+def _is_token(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _embedding_inputs(body: dict[str, Any]) -> list[str | list[int]]:
+    value = body.get("input")
+    if value is None:
+        raise _bad("input", "You must provide an input parameter.", "missing_required_parameter")
+    items: list[str | list[int]]
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        items = list(value)
+    elif isinstance(value, list) and value and all(_is_token(v) for v in value):
+        items = [list(value)]
+    elif isinstance(value, list) and value and all(
+            isinstance(v, list) and all(_is_token(t) for t in v) for v in value):
+        items = [list(v) for v in value]
+    else:
+        raise _bad("input", "'input' must be a non-empty string, an array of strings, an array of tokens (integers "
+                   "from 0), or an array of token arrays.", "invalid_type")
+    if len(items) > MAX_EMBEDDING_INPUTS:
+        raise _bad("input", f"'input' may hold at most {MAX_EMBEDDING_INPUTS} items, got {len(items)}.")
+    for i, item in enumerate(items):
+        if not item:
+            raise _bad(f"input[{i}]" if isinstance(value, list) else "input",
+                       "'input' must not contain an empty string or an empty token array.")
+    return items
+
+
+def parse_embedding_request(body: Any, *, strict: bool = True) -> EmbeddingRequest:
+    """An embeddings body (`input`: a string, strings, a token array or token arrays)."""
+    body = require_object(body)
+    model = _model(body)
+    inputs = _embedding_inputs(body)
+    fmt = body.get("encoding_format")
+    if fmt is None:
+        fmt = "float"
+    if not isinstance(fmt, str) or fmt not in ENCODING_FORMATS:
+        raise _bad("encoding_format", f"'encoding_format' must be 'float' or 'base64', got {fmt!r}.")
+    if strict and body.get("stream") is not None:
+        raise _bad("stream", "Embeddings cannot be streamed.", "unsupported_parameter")
+    return EmbeddingRequest(
+        model=model, inputs=inputs, encoding_format=fmt, dimensions=_integer(body, "dimensions", 1),
+        extra=_extras(body, _EMBEDDING_KNOWN, strict=strict),
     )

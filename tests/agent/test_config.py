@@ -107,3 +107,14 @@ def test_missing_file() -> None:
 def test_parse_config_rejects_models_not_array() -> None:
     with pytest.raises(ConfigError, match="array of tables"):
         parse_config({"models": {"path": "x"}})
+
+
+def test_embedding_models_from_the_file_and_the_flag() -> None:
+    cfg = parse_config({"models": [{"backend": "fake", "name": "chat"},
+                                   {"backend": "fake", "name": "vec", "embeddings": True}]})
+    assert [m.embeddings for m in cfg.models] == [False, True]
+    assert cfg.validate().masked()["models"][1]["embeddings"] is True
+    with pytest.raises(ConfigError, match="embeddings"):
+        parse_config({"models": [{"backend": "fake", "name": "x", "embeddings": "yes"}]})
+    flagged = apply_flags(parse_config({"models": [{"backend": "fake", "name": "a"}]}), embeddings=True)
+    assert flagged.models[0].embeddings

@@ -49,16 +49,18 @@ def test_node_features_are_what_the_strict_validator_accepts_and_old_agents_acce
             except Exception:
                 accepted = False
             assert (feature in features) == accepted, feature
-        # LEGACY_FEATURES describes agents released before capabilities, whose validator is this
-        # one today. It must not follow later changes to the validator (deployed agents do not):
-        # when the validator accepts more, this becomes `LEGACY_FEATURES[endpoint] <= features`.
-        assert features == LEGACY_FEATURES[endpoint]
+        # LEGACY_FEATURES describes agents released before capabilities (it does not follow the
+        # validator): today's validator accepts what they did, plus tool calls on chat.
+        assert LEGACY_FEATURES[endpoint] <= features
+        assert features - LEGACY_FEATURES[endpoint] == (caps.TOOL_FEATURES if endpoint == CHAT else frozenset())
     chat = node_features(CHAT)
-    assert {"tools", "tool_choice", "functions", "logit_bias", caps.N_MANY, "audio", "modalities",
-            "content:image_url", caps.MESSAGES_TOOL} .isdisjoint(chat)
+    assert {"functions", "function_call", "logit_bias", caps.N_MANY, "audio", "modalities",
+            "content:image_url"}.isdisjoint(chat)
     assert {"temperature", "response_format:json_schema", caps.LOGPROBS_ON, "content:text"} <= chat
+    assert caps.TOOL_FEATURES <= chat
     assert {"best_of", "suffix", caps.PROMPT_BATCH, "logit_bias"}.isdisjoint(node_features(COMPLETIONS))
-    assert node_features("embeddings") == frozenset()
+    assert node_features(caps.EMBEDDINGS) == {"model", "input", "encoding_format", "dimensions", "user"}
+    assert node_features("audio.speech") == frozenset()
 
 
 def test_request_needs_read_values_and_name_the_param() -> None:
@@ -81,7 +83,9 @@ def test_request_needs_read_values_and_name_the_param() -> None:
              "response_format": {"type": "text"}, "tools": None}
     assert [n.feature for n in request_needs(CHAT, plain)] == ["model", "messages", "n", "logprobs",
                                                                 "response_format", "tools"]
-    assert first_unmet(request_needs(CHAT, plain), node_features(CHAT)) == Need("tools", "tools")
+    assert first_unmet(request_needs(CHAT, plain), node_features(CHAT)) is None  # "tools": null is no tool
+    plain["functions"] = None
+    assert first_unmet(request_needs(CHAT, plain), node_features(CHAT)) == Need("functions", "functions")
     assert {n.feature for n in request_needs(COMPLETIONS, {"model": "m", "prompt": [1, 2], "logprobs": 0})} >= {
         caps.PROMPT_BATCH, caps.LOGPROBS_ON}
     assert caps.PROMPT_BATCH not in {n.feature for n in request_needs(COMPLETIONS, {"model": "m", "prompt": ["x"]})}

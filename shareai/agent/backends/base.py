@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from shareai.wire.errors import ContextLengthExceeded
-from shareai.wire.validation import ChatMessage, ResponseFormat
+from shareai.wire.validation import ChatMessage, ResponseFormat, Tools
 
 FINISH_STOP = "stop"
 FINISH_LENGTH = "length"
@@ -43,6 +43,9 @@ class GenParams:
     frequency_penalty: float | None = None
     response_format: ResponseFormat | None = None
     logprobs: int | None = None  # None: not asked; k: the sampled token's logprob plus the k most likely
+    # The tools the model may call (chat only); calls come out as text in the node's tool-call syntax
+    # (`shareai.agent.toolcalls`), which the server turns into `tool_calls`.
+    tools: Tools | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -89,11 +92,30 @@ class Finish:
 Event = Delta | Finish
 
 
+@dataclass(slots=True, frozen=True)
+class Embeddings:
+    """One vector per input (L2-normalised, in input order) and the tokens the inputs took."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
 class Backend(ABC):
     """One model instance. Not thread-safe: the pool gives it to one generation at a time."""
 
     #: Whether `logprobs` can be honoured; when False the server answers a 400 naming the param.
     supports_logprobs: bool = False
+    #: Whether `tools` are honoured (calls written in the node's tool-call syntax); when False the server
+    #: answers a 400 and the node does not advertise tools for the model.
+    supports_tools: bool = False
+    #: The runtime and the model it runs, for `system_fingerprint` (no spaces).
+    fingerprint: str = "unknown"
+    #: An embedding model: `embed` works, `chat` and `complete` are not served.
+    embeddings: bool = False
+    #: Whether `embed` can give shorter vectors than `n_embd` (`dimensions`; Matryoshka-trained models).
+    supports_dimensions: bool = False
+    #: The length of an embedding vector (0: not an embedding model).
+    n_embd: int = 0
 
     @property
     @abstractmethod
@@ -111,6 +133,11 @@ class Backend(ABC):
     @abstractmethod
     def complete(self, prompt: str, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         """Continue the raw text `prompt`."""
+
+    def embed(self, inputs: Sequence[str | list[int]]) -> Embeddings:
+        """The embedding of each input (text, or token ids); only when `embeddings` is True.
+        An input longer than the context window is `ContextLengthExceeded` naming `input`."""
+        raise NotImplementedError(f"{type(self).__name__} was not loaded as an embedding model")
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to free
         """Free the runtime's memory."""
@@ -164,3 +191,17 @@ class StopMatcher:
     def flush(self) -> str:
         held, self._held = self._held, ""
         return held
+
+
+def normalised(vector: Sequence[float]) -> list[float]:
+    """`vector` scaled to unit L2 length (a zero vector stays zero)."""
+    norm = sum(v * v for v in vector) ** 0.5
+    return [float(v) / norm for v in vector] if norm > 0 else [0.0 for _ in vector]
+
+
+def check_embedding_input(tokens: int, n_ctx: int, index: int) -> None:
+    """An input that does not fit the window is a 400 (never silently truncated)."""
+    if tokens > n_ctx:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {n_ctx} tokens, but input[{index}] has {tokens} tokens. "
+            "Please shorten it.", param="input")

@@ -15,10 +15,11 @@ they cost nothing unless asked for and need no `logits_all`.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,22 @@ from shareai.agent.backends.base import (
     FINISH_STOP,
     Backend,
     Delta,
+    Embeddings,
     Event,
     Finish,
     GenParams,
     StopMatcher,
     TokenLogprob,
     Usage,
+    check_embedding_input,
+    normalised,
     token_budget,
 )
 from shareai.agent.backends.json_schema import unenforced
+from shareai.agent.backends.tool_grammar import tool_grammar
+from shareai.agent.toolcalls import openai_messages, openai_tools, render_messages
 from shareai.wire.errors import InvalidRequest
-from shareai.wire.validation import ChatMessage, ResponseFormat
+from shareai.wire.validation import ChatMessage, ResponseFormat, Tools
 
 log = logging.getLogger(__name__)
 
@@ -118,35 +124,74 @@ def auto_gpu_layers(path: Path) -> int:
     return gpu_layers_for(free, size, n_layers)
 
 
+def model_digest(llama: Any) -> str:
+    """A short digest naming the model a `Llama` runs: its GGUF metadata and file size (hashing the
+    whole file would take seconds for big models; the metadata names architecture, weights'
+    quantisation, tokenizer and training context, which is what tells two models apart)."""
+    meta = json.dumps(sorted((str(k), str(v)) for k, v in dict(llama.metadata).items()))
+    path = Path(str(getattr(llama, "model_path", "")))
+    size = path.stat().st_size if path.is_file() else 0
+    return hashlib.sha256(f"{meta}|{size}".encode()).hexdigest()[:12]
+
+
+def _system_into_first_user(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Gemma has no system role (llama-cpp-python's `gemma` format drops system messages); its own
+    template puts the system text at the start of the first user turn, and so do we."""
+    system = "\n\n".join(m["content"] for m in msgs if m["role"] == "system" and m["content"])
+    rest = [m for m in msgs if m["role"] != "system"]
+    if not system:
+        return rest
+    for i, m in enumerate(rest):
+        if m["role"] == "user":
+            rest[i] = {"role": "user", "content": f"{system}\n\n{m['content']}"}
+            return rest
+    return [{"role": "user", "content": system}, *rest]
+
+
 class LlamaBackend(Backend):
     supports_logprobs = True
+    supports_tools = True  # any chat format: tools are rendered into the prompt where the template has none
 
-    def __init__(self, llama: Any, *, chat_format: str | None = None) -> None:
+    def __init__(self, llama: Any, *, chat_format: str | None = None, embeddings: bool = False) -> None:
         import llama_cpp
 
         self._llama = llama
         self._lib = llama_cpp
-        self._formatter = self._resolve_formatter(chat_format)
+        self.embeddings = embeddings
+        self.n_embd = int(llama.n_embd()) if embeddings else 0
+        # An embedding model is never asked to chat: it needs no template.
+        self._formatter = None if embeddings else self._resolve_formatter(chat_format)
         self.chat_format = chat_format or "gguf"
+        # A GGUF template that renders `tools` itself gets them (and the messages in OpenAI's shape).
+        template = "" if chat_format else str(self._llama.metadata.get("tokenizer.chat_template", ""))
+        self.template_tools = "tools" in template and "tool_calls" in template
+        self.fingerprint = f"llama.cpp-{model_digest(llama)}"
 
     @classmethod
     def load(
-        cls, path: Path, *, chat_format: str | None, n_ctx: int, n_gpu_layers: int | None, n_threads: int | None = None
+        cls, path: Path, *, chat_format: str | None, n_ctx: int, n_gpu_layers: int | None, n_threads: int | None = None,
+        embeddings: bool = False,
     ) -> LlamaBackend:
-        """Blocking (seconds for big models): call it off the event loop."""
+        """Blocking (seconds for big models): call it off the event loop. `embeddings=True` loads the
+        model for embeddings only (mean-pooled over the input's tokens, one input per batch)."""
         import llama_cpp
 
         if not path.is_file():
             raise ModelLoadError(f"model file not found: {path}")
         layers = auto_gpu_layers(path) if n_gpu_layers is None else n_gpu_layers
+        extra: dict[str, Any] = {}
+        if embeddings:
+            # A whole input in one batch (pooling needs every token of the sequence at once).
+            extra = {"embedding": True, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN, "n_batch": n_ctx,
+                     "n_ubatch": n_ctx}
         try:
             llama = llama_cpp.Llama(
-                model_path=str(path), n_ctx=n_ctx, n_gpu_layers=layers, n_threads=n_threads, verbose=False
+                model_path=str(path), n_ctx=n_ctx, n_gpu_layers=layers, n_threads=n_threads, verbose=False, **extra
             )
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"could not load {path}: {exc}") from None
         try:
-            backend = cls(llama, chat_format=chat_format)
+            backend = cls(llama, chat_format=chat_format, embeddings=embeddings)
         except ModelLoadError:
             llama.close()
             raise
@@ -190,9 +235,47 @@ class LlamaBackend(Backend):
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=True, special=True))
 
+    def embed(self, inputs: Sequence[str | list[int]]) -> Embeddings:
+        """Each input decoded on its own (so a batch equals its inputs sent one by one), mean-pooled
+        by llama.cpp, L2-normalised. Token arrays are used as given (ids checked against the vocab)."""
+        if not self.embeddings:
+            raise NotImplementedError("this model was not loaded for embeddings")
+        llama, n_vocab = self._llama, self._llama.n_vocab()
+        vectors, total = [], 0
+        for i, item in enumerate(inputs):
+            if isinstance(item, list):
+                bad = next((t for t in item if not 0 <= t < n_vocab), None)
+                if bad is not None:
+                    raise InvalidRequest(f"input[{i}] holds the token {bad}, which is not in this model's "
+                                         f"vocabulary (0 to {n_vocab - 1}).", param="input", code="invalid_value")
+                tokens = list(item)
+            else:
+                tokens = llama.tokenize(item.encode("utf-8"), add_bos=True, special=False)
+            check_embedding_input(len(tokens), self.n_ctx, i)
+            total += len(tokens)
+            llama._ctx.kv_cache_clear()
+            llama._batch.reset()
+            llama._batch.add_sequence(tokens, 0, True)
+            llama._ctx.decode(llama._batch)
+            ptr = self._lib.llama_get_embeddings_seq(llama._ctx.ctx, 0)
+            vectors.append(normalised(ptr[: self.n_embd]))
+        llama._ctx.kv_cache_clear()
+        llama._batch.reset()
+        return Embeddings(vectors, total)
+
+    def _prompt(self, messages: list[ChatMessage], tools: Tools | None) -> Any:
+        assert self._formatter is not None, "an embedding model does not chat"
+        if self.template_tools:
+            if tools is not None and tools.active:
+                return self._formatter(messages=openai_messages(messages), tools=openai_tools(tools))
+            return self._formatter(messages=openai_messages(messages))
+        msgs = render_messages(messages, tools)
+        if self.chat_format == "gemma":
+            msgs = _system_into_first_user(msgs)
+        return self._formatter(messages=msgs)
+
     def chat(self, messages: list[ChatMessage], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
-        msgs = [{"role": "system" if m.role == "developer" else m.role, "content": m.content} for m in messages]
-        result = self._formatter(messages=msgs)
+        result = self._prompt(messages, params.tools)
         tokens = self._llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
         extra = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
         return self._run(tokens, params, cancel, template_stops=extra, temperature=CHAT_TEMPERATURE,
@@ -203,10 +286,13 @@ class LlamaBackend(Backend):
         return self._run(tokens, params, cancel, template_stops=[], temperature=TEXT_TEMPERATURE,
                          prompt_param="prompt")
 
-    def _grammar(self, rf: ResponseFormat | None) -> Any:
+    def _grammar(self, rf: ResponseFormat | None, tools: Tools | None = None) -> Any:
+        from llama_cpp import llama_grammar as g
+
+        if tools is not None and tools.active:
+            return g.LlamaGrammar.from_string(tool_grammar(tools, rf), verbose=False)
         if rf is None:
             return None
-        from llama_cpp import llama_grammar as g
 
         if rf.type == "json_object" or not rf.schema:
             return g.LlamaGrammar.from_string(g.JSON_GBNF, verbose=False)
@@ -257,7 +343,7 @@ class LlamaBackend(Backend):
     ) -> Iterator[Event]:
         # Validation happens here, on the first next(), before any text: see base.py.
         budget = token_budget(len(tokens), params.max_tokens, self.n_ctx, prompt_param=prompt_param)
-        grammar = self._grammar(params.response_format)
+        grammar = self._grammar(params.response_format, params.tools)
         self._llama.set_seed(params.seed if params.seed is not None else self._lib.LLAMA_DEFAULT_SEED)
         stops = StopMatcher([*params.stop, *template_stops])
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

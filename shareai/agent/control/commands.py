@@ -88,6 +88,8 @@ def run_command(
     n_ctx: int | None = typer.Option(None, "--n-ctx", help="Context window in tokens."),
     n_gpu_layers: int | None = typer.Option(None, "--n-gpu-layers", help="Layers on the GPU (-1: all)."),
     queue_limit: int | None = typer.Option(None, "--queue-limit", help="Waiting requests per model before 429."),
+    embeddings: bool = typer.Option(False, "--embeddings", help="Serve the models as embedding models "
+                                    "(/v1/embeddings only)."),
     host: str | None = typer.Option(None, help="Listen address (default 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Listen port (default 8000; 0 picks a free one)."),
     api_key: str | None = typer.Option(None, "--api-key", envvar="SHAREAI_AGENT_API_KEY",
@@ -132,7 +134,8 @@ def run_command(
         c.tls = c.tls or tls
         c.validate()
         cfg = apply_flags(cfg, models=model, names=model_name, formats=chat_format, slots=slots, n_ctx=n_ctx,
-                          n_gpu_layers=n_gpu_layers, queue_limit=queue_limit, host=host, port=port, api_key=api_key)
+                          n_gpu_layers=n_gpu_layers, queue_limit=queue_limit, host=host, port=port, api_key=api_key,
+                          embeddings=embeddings)
     except (ConfigError, ControlConfigError) as exc:
         raise _fail(str(exc), 2) from None
     log.info("config: %s control: %s", cfg.masked(), _masked(c))

@@ -40,23 +40,29 @@ from shareai.agent.control.session import ControlError, ControlSession
 from shareai.agent.server import AgentServer, ModelPool, load_pools
 from shareai.proto.fleet.v1 import fleet_pb2 as pb
 from shareai.proto.fleet.v1 import fleet_pb2_grpc as pb_grpc
-from shareai.wire.capabilities import LOGPROBS_ON, node_features
+from shareai.wire.capabilities import CHAT, COMPLETIONS, EMBEDDINGS, LOGPROBS_ON, TOOL_FEATURES, node_features
 from shareai.wire.tokens import new_secret
 
 log = logging.getLogger(__name__)
 
-ENDPOINTS = ("chat.completions", "completions")
+def served_endpoints(pool: ModelPool) -> tuple[str, ...]:
+    """An embedding model serves `/v1/embeddings` only; a generative one chat and completions."""
+    return (EMBEDDINGS,) if pool.embeddings else (CHAT, COMPLETIONS)
 
 
 def advertised_features(pool: ModelPool) -> dict[str, pb.FeatureList]:
     """What this model accepts per endpoint, as the coordinator routes by it: the features the
-    node's strict validator accepts (derived by probing it), less logprobs where the backend has
-    none (the server refuses them for such a model)."""
+    node's strict validator accepts (derived by probing it), less what the model's backend cannot
+    do (the server refuses those for such a model): logprobs, tools, shortened embeddings."""
     out = {}
-    for endpoint in ENDPOINTS:
+    for endpoint in served_endpoints(pool):
         names = node_features(endpoint)
         if not pool.supports_logprobs:
             names -= {LOGPROBS_ON}
+        if not pool.supports_tools:
+            names -= TOOL_FEATURES
+        if not pool.supports_dimensions:
+            names -= {"dimensions"}
         out[endpoint] = pb.FeatureList(names=sorted(names))
     return out
 
@@ -202,7 +208,7 @@ class NodeAgent:
             name=self.ident.name,
             host=self._host_info,
             models=[pb.ModelInfo(name=m.name, slots=m.slots, n_ctx=m.n_ctx, queue_limit=m.queue_limit,
-                                 endpoints=list(ENDPOINTS), features=advertised_features(pool))
+                                 endpoints=list(served_endpoints(pool)), features=advertised_features(pool))
                     for pool in self.server.models for m in (pool.load(),)],
             endpoint_url=self.endpoint_url,
             mode=pb.AVAILABILITY_MODE_IDLE if c.availability == "idle" else pb.AVAILABILITY_MODE_ALWAYS_ON,

@@ -138,11 +138,10 @@ class Catalog:
 
     def targets(self, routes: ModelRoutes, principal: Principal, endpoint: str) -> list[Target]:
         """The targets that may serve `endpoint`, nodes first (the policy orders them)."""
-        if endpoint == EMBEDDINGS:
-            # Nodes advertise no embedding capability in the control-plane contract.
-            nodes: list[Target] = []
-        else:
-            nodes = [node_target(r, self.config.node_pricing, self.node_timeout_s) for r in routes.nodes]
+        # A node model serves embeddings when it advertises the endpoint (embedding models advertise
+        # nothing else, so they are never sent chat: `Target.unmet` finds no chat features).
+        node_routes = [r for r in routes.nodes if endpoint != EMBEDDINGS or EMBEDDINGS in (r.features or {})]
+        nodes = [node_target(r, self.config.node_pricing, self.node_timeout_s) for r in node_routes]
         if principal.private:
             return nodes
         if endpoint == EMBEDDINGS:

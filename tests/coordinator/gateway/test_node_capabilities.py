@@ -2,7 +2,8 @@
 coordinator (fleet, governance, gateway), a real agent (fake backend) enrolled and registered over
 the real control plane, a fake provider as a real HTTP server, and the `openai` SDK.
 
-- `prefer-nodes`: plain requests go to the node; `tools`, `n: 2`, `logit_bias` go to the provider.
+- `prefer-nodes`: plain requests go to the node; `tools` (its model cannot call tools), `n: 2`,
+  `logit_bias` go to the provider. (Nodes that call tools: tests/coordinator/test_node_tools.py.)
 - `nodes-only`, a private org, or a pin on the node: 400 naming the parameter, nothing forwarded.
 - An agent from before capabilities (registered with raw gRPC stubs, no `features`) keeps getting
   plain requests; what its validator refused still goes to the provider, and its own 400 for a
@@ -90,10 +91,11 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
 
 @pytest.fixture
 async def agent(stack: Stack, tmp_path: Path) -> AsyncIterator[tuple[NodeAgent, FakeBackend]]:
-    """A current agent, enrolled and registered through the real control plane."""
+    """A current agent, enrolled and registered through the real control plane; its model cannot call
+    tools (so it advertises none)."""
     ident = await enroll(stack.coord.grpc_target, await stack.token(), data_dir=tmp_path / "agent", name="rig",
                          host=pb.HostInfo(hostname="test-host"))
-    backend = FakeBackend()
+    backend = FakeBackend(supports_tools=False)
     node = make_agent(ident, pools=[ModelPool(MODEL, [backend], queue_limit=4)])
     await node.start()
     try:
