@@ -83,10 +83,11 @@ _SAMPLING: dict[str, Schema] = {
 }
 
 _CONTENT_PART = {
-    **_obj({"type": forwarded("OpenAI: `text`, `image_url`, `input_audio`, `file`."), "text": _STRING},
+    **_obj({"type": forwarded("OpenAI: `text`, `image_url`, `input_audio`, `file`."),
+            "text": {"description": "A string, in a `text` part."}},
            description="A content part: a `text` part carries a string `text`; other kinds go to providers."),
-    "if": {"properties": {"type": {"const": "text"}}},
-    "then": {"required": ["text"]},
+    "if": {"required": ["type"], "properties": {"type": {"const": "text"}}},
+    "then": {"required": ["text"], "properties": {"text": _STRING}},
 }
 
 _CHAT_MESSAGE = {
@@ -106,11 +107,16 @@ _CHAT_REQUEST = _obj({
     "messages": {"type": "array", "items": ref("ChatMessage"), "minItems": 1},
     **_SAMPLING,
     "max_completion_tokens": nullable({"type": "integer", "minimum": 1}),
-    "response_format": nullable(_obj({
-        "type": {"type": "string", "enum": ["text", "json_object", "json_schema"]},
-        "json_schema": _obj({"name": forwarded("OpenAI: a string."), "schema": nullable({"type": "object"}),
-                             "strict": forwarded("OpenAI: a boolean.")}),
-    }, ("type",))),
+    "response_format": nullable({
+        **_obj({
+            "type": {"type": "string", "enum": ["text", "json_object", "json_schema"]},
+            "json_schema": {"description": "Read only with `type: json_schema`."},
+        }, ("type",)),
+        "if": {"properties": {"type": {"const": "json_schema"}}},
+        "then": {"required": ["json_schema"], "properties": {"json_schema": _obj({
+            "name": forwarded("OpenAI: a string."), "schema": nullable({"type": "object"}),
+            "strict": forwarded("OpenAI: a boolean.")})}},
+    }),
     "logprobs": nullable(_BOOLEAN),
     "top_logprobs": nullable({"type": "integer", "minimum": 0, "maximum": 20,
                               "description": "Requires `logprobs: true`."}),
@@ -142,7 +148,7 @@ _COMPLETION_REQUEST = _obj({
 _EMBEDDINGS_REQUEST = _obj({
     "model": _NON_BLANK,
     "input": {"anyOf": [_STRING, {"type": "array", "items": _STRING, "minItems": 1}, _TOKENS,
-                        {"type": "array", "items": _TOKENS, "minItems": 1}]},
+                        {"type": "array", "items": {"type": "array", "items": _INTEGER}, "minItems": 1}]},
     "encoding_format": forwarded("OpenAI: `float` or `base64`."),
     "dimensions": forwarded("OpenAI: an integer >= 1."),
     "user": forwarded("OpenAI: a string."),

@@ -3,11 +3,12 @@
 A real coordinator (every part, `build_coordinator`) on port 0 with a fake provider (a real HTTP
 server) and a node agent on the light in-process backend, enrolled through the admin API, runs on
 its own event loop in a thread; schemathesis calls it over HTTP with a real org key on `/v1` and
-the admin key on `/admin/v1`. Every operation gets a bounded number of generated requests, valid
-and invalid (`max_examples`, derandomized: the same requests on every run), and every answer must:
+the admin key on `/admin/v1`. Every operation gets the description's examples, schemathesis's
+boundary cases (coverage phase) and a bounded number of generated requests, valid and invalid
+(`max_examples`, derandomized: the same requests on every run), and every answer must:
 
-- not be a server error (5xx), save the documented 503 `no_target_available` of a route pin that
-  names nothing live;
+- not be a server error (5xx), save the documented 503 `no_target_available` when a route pin or
+  the `nodes-only` policy rules out every live target;
 - have a documented status code, content type, headers and body (the OpenAI error object on errors);
 - reject invalid input with a 4xx (negative data).
 
@@ -81,7 +82,7 @@ schema = schemathesis.openapi.from_dict(_fuzz_document())
 # header would be replaced by the real one before sending, and then count as "invalid data accepted".
 schema.config.generation.update(max_examples=MAX_EXAMPLES, deterministic=True, with_security_parameters=False,
                                 modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-schema.config.phases.update(phases=["examples", "fuzzing"])
+schema.config.phases.update(phases=["examples", "coverage", "fuzzing"])
 
 
 class Served:
@@ -181,8 +182,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def no_undocumented_server_error(ctx: CheckContext, response: schemathesis.Response, case: schemathesis.Case) -> None:
     """`not_a_server_error`, less the one 5xx a well-formed request may get by design: 503
-    `no_target_available` when its `x-shareai-route` pin names no live target."""
-    if response.status_code == 503 and case.headers and case.headers.get("x-shareai-route"):
+    `no_target_available` when the request itself ruled out every live target, with an
+    `x-shareai-route` pin naming none, or the `nodes-only` policy for what no node serves (embeddings)."""
+    headers = case.headers or {}
+    narrowed = bool(headers.get("x-shareai-route")) or headers.get("x-shareai-policy") == "nodes-only"
+    if response.status_code == 503 and narrowed:
         body = response.json()
         assert body["error"]["code"] == "no_target_available", body
         return
