@@ -18,7 +18,9 @@ Who constructs whom, in order (each part gets its collaborators as typed objects
     install   = InstallSubsystem(config)
     gateway   = GatewaySubsystem(config, directory=fleet.directory,
                                  authenticator=governance, governor=governance)
-    Coordinator(config, [fleet, governance, fleet_admin, install, gateway], admin=admin, tls=tls, clock=clock)
+    openapi   = OpenApiSubsystem()                       the API description at GET /openapi.json
+    Coordinator(config, [fleet, governance, fleet_admin, install, gateway, openapi], admin=admin, tls=tls,
+                clock=clock)
 
 The database and the audit log need the event loop and are opened by `Coordinator.start`, before
 the parts start in this order (they are closed in reverse).
@@ -42,6 +44,7 @@ from shareai.coordinator.gateway.subsystem import GatewaySubsystem
 from shareai.coordinator.governance.subsystem import GovernanceSubsystem
 from shareai.coordinator.install_routes import InstallSubsystem
 from shareai.coordinator.interfaces import Authenticator, Governor, OrgLookup, Subsystem
+from shareai.coordinator.openapi import OpenApiSubsystem
 from shareai.coordinator.tls import ServerTls
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class Parts:
     fleet_admin: FleetAdminRoutes
     install: InstallSubsystem
     gateway: GatewaySubsystem
+    openapi: OpenApiSubsystem
 
 
 class ComposedCoordinator(Coordinator):
@@ -80,7 +84,7 @@ class ComposedCoordinator(Coordinator):
         order: list[Subsystem] = [parts.fleet]
         if parts.governance is not None:
             order.append(parts.governance)
-        order += [parts.fleet_admin, parts.install, parts.gateway]
+        order += [parts.fleet_admin, parts.install, parts.gateway, parts.openapi]
         super().__init__(config, order, admin=admin, tls=tls, clock=clock)
         self.parts = parts
         self.fleet = parts.fleet
@@ -119,5 +123,6 @@ def build_coordinator(config: CoordinatorConfig, *, admin_key: str | None = None
         install=InstallSubsystem(config),
         gateway=GatewaySubsystem(config, directory=fleet.directory, authenticator=authenticator,
                                  governor=governor, settings=gateway_options),
+        openapi=OpenApiSubsystem(),
     )
     return ComposedCoordinator(config, parts, admin=admin, tls=tls, clock=clock)

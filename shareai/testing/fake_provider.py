@@ -219,7 +219,8 @@ class FakeProvider:
         for m in body.get("messages", []):
             content = m.get("content", "") if isinstance(m, dict) else ""
             if isinstance(content, list):
-                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+                # Only string texts: a part may carry anything a client sent (`"text": {}`).
+                content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
             parts.append(str(content))
         return " ".join(parts)
 

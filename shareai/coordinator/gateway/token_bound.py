@@ -58,9 +58,11 @@ def _content_len(content: Any) -> int:
         return _json_len(content) if content is not None else 0
     total = 0
     for part in content:
-        if isinstance(part, dict) and part.get("type") in _IMAGE_PARTS:
+        # A part's `type` may be anything a client sent (a list, an object): only a string names a kind.
+        kind = part.get("type") if isinstance(part, dict) else None
+        if isinstance(kind, str) and kind in _IMAGE_PARTS:
             total += IMAGE_TOKENS
-        elif isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+        elif kind == "text" and isinstance(part.get("text"), str):
             total += utf8_len(part["text"])
         else:
             total += _json_len(part)

@@ -40,6 +40,13 @@ def test_an_image_counts_its_fixed_bound_whatever_its_url() -> None:
         assert prompt_bound(CHAT, chat([part])) == BASE + IMAGE_TOKENS
 
 
+def test_a_part_whose_type_is_not_a_string_counts_as_json_and_never_raises() -> None:
+    # Found by the schemathesis run (issue 12): `"type": [...]` was looked up in a frozenset -> TypeError -> 500.
+    for kind in ([1, 2], {"a": 1}, None, 7):
+        part = {"type": kind, "text": "abc"}
+        assert prompt_bound(CHAT, chat([part])) == BASE + len(json.dumps(part, indent=4).encode())
+
+
 def test_tools_and_response_format_count_their_json() -> None:
     tools = [{"type": "function", "function": {"name": "lookup", "description": "Finds a thing in the catalogue",
                                                "parameters": {"type": "object",
