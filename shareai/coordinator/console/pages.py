@@ -73,6 +73,7 @@ def _layout(title: str, body: str, *, page: str, csrf: str, nav: str = "", user:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="{e(csrf)}">
 <title>{e(title)} · shareai console</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/console/static/console.css">
 <link rel="stylesheet" href="/console/static/vendor/uplot/uPlot.min.css">
 <script type="module" src="/console/static/js/{e(page)}.js"></script>

@@ -48,7 +48,7 @@ export function app() {
 }
 
 export function render(...nodes) {
-  app().replaceChildren(...nodes);
+  app().replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined));
 }
 
 export function errorBox(err) {

@@ -22,7 +22,7 @@ async function enroll() {
       el("h2", {}, `Enroll a machine into ${data.org}`),
       el("p", { class: "muted" }, `Run one of these on the machine. The token works once and expires at ${when(data.expires_at)}. `
         + "The node appears in the table below when it connects."),
-      PLATFORMS.map(([k, label]) => el("div", { class: "command" },
+      ...PLATFORMS.map(([k, label]) => el("div", { class: "command" },
         el("div", { class: "label" }, label),
         el("pre", { "data-testid": k === "linux" ? "enroll-command" : `enroll-command-${k}` }, data.commands[k]),
         copyButton(() => data.commands[k], `enroll-copy-${k}`))),

@@ -37,15 +37,15 @@ async function loadModels() {
   const routes = new Set();
   data.data.forEach((m) => m.routes.forEach((r) => routes.add(r.kind === "node" ? "node" : r.route)));
   route.replaceChildren(el("option", { value: "" }, "Org policy (default)"),
-    ["cheapest", "fastest", "least-loaded", "prefer-nodes", "nodes-only"].map((p) => el("option", { value: `policy:${p}` }, `policy: ${p}`)),
-    [...routes].map((r) => el("option", { value: `route:${r}` }, `route: ${r}`)));
+    ...["cheapest", "fastest", "least-loaded", "prefer-nodes", "nodes-only"].map((p) => el("option", { value: `policy:${p}` }, `policy: ${p}`)),
+    ...[...routes].map((r) => el("option", { value: `route:${r}` }, `route: ${r}`)));
   if (!data.data.length) errors.replaceChildren(errorBox("No model is routable now: enroll a node or configure a provider."));
 }
 
 function setMeta(headers) {
   meta.route.textContent = headers.get("x-shareai-route") || "–";
   meta.attempts.textContent = headers.get("x-shareai-attempts") || "–";
-  meta.cache.textContent = headers.get("x-shareai-cache") || "–";
+  meta.cache.textContent = headers.get("x-shareai-cache") || "off (the org does not cache)";
   const cost = headers.get("x-shareai-cost-usd");
   meta.cost.textContent = cost === null ? "…" : money(cost);
 }

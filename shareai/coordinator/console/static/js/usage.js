@@ -22,9 +22,27 @@ const COLUMNS = [
   { label: "p95", value: (g) => `${Math.round(g.latency_p95_ms)} ms`, class: "num" },
 ];
 
+const DAYS = { "1d": 1, "7d": 7, "30d": 30 };
+
+// Every day of the period, with zeros where nothing was used, so the axis spans the period.
+function series(days) {
+  const byDay = new Map(days.map((d) => [d.group, d]));
+  const today = Math.floor(Date.now() / 86400000) * 86400;
+  const xs = [];
+  const cost = [];
+  const tokens = [];
+  for (let i = DAYS[since] - 1; i >= 0; i--) {
+    const x = today - i * 86400;
+    const d = byDay.get(new Date(x * 1000).toISOString().slice(0, 10));
+    xs.push(x);
+    cost.push(d ? d.cost_usd : 0);
+    tokens.push(d ? d.total_tokens : 0);
+  }
+  return [xs, cost, tokens];
+}
+
 function drawChart(days) {
-  const xs = days.map((d) => Date.parse(`${d.group}T00:00:00Z`) / 1000);
-  const data = [xs, days.map((d) => d.cost_usd), days.map((d) => d.total_tokens)];
+  const data = series(days);
   chartBox.dataset.requests = String(days.reduce((s, d) => s + d.requests, 0));
   chartBox.dataset.tokens = String(days.reduce((s, d) => s + d.total_tokens, 0));
   if (!days.length) {
@@ -40,7 +58,7 @@ function drawChart(days) {
     series: [{}, { label: "Cost (USD)", stroke: "#2563eb", width: 2, scale: "usd", points: { size: 7 } },
       { label: "Tokens", stroke: "#16a34a", width: 2, scale: "tok", points: { size: 7 } }],
     axes: [{}, { scale: "usd", label: "USD" }, { scale: "tok", side: 1, label: "tokens", grid: { show: false } }],
-    scales: { x: { time: true } },
+    scales: { x: { time: true, range: (u, min, max) => [min - 43200, max + 43200] } },
   }, data, chartBox);
 }
 
