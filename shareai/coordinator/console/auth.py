@@ -105,9 +105,9 @@ class ConsoleAuth:
         if wait > 0:
             raise RateLimited("Too many failed sign-ins; wait before trying again.", code="signin_rate_limited",
                               headers={"retry-after": str(max(1, math.ceil(wait)))})
+        self.limiter.failed(email, address)  # counted before the await: concurrent guesses see it
         user = await self.users.authenticate(email, password)
         if user is None:
-            self.limiter.failed(email, address)
             self._audit.record(actor="console", action="console.signin_failed", target=f"email:{email.lower()}",
                                address=address)
             raise AuthenticationError("Wrong email or password.", code="invalid_credentials")

@@ -2,8 +2,13 @@
 
     limiter = SigninLimiter(max_failures=5, window_s=300, clock=time.time)   # per address: 4 x 5
     wait = limiter.blocked(email, address)      # seconds to wait, 0.0 when an attempt may proceed
-    limiter.failed(email, address)              # after a wrong password
-    limiter.succeeded(email, address)           # clears the email's failures
+    limiter.failed(email, address)              # counted BEFORE the password is checked (see below)
+    limiter.succeeded(email, address)           # it was right: clears the email's failures, takes
+                                                # back the address's one
+
+Each attempt counts as a failure before its (slow, awaited) password check, with no `await` between
+`blocked` and `failed`: a burst of concurrent guesses cannot all pass the check before any of them
+is counted.
 
 Both keys count: guessing many passwords for one email from many addresses, or many emails from
 one address, is stopped alike. An address gets `ADDRESS_FACTOR` times the email's allowance (an
@@ -58,4 +63,8 @@ class SigninLimiter:
             del self._failures[next(iter(self._failures))]
 
     def succeeded(self, email: str, address: str) -> None:
-        self._failures.pop(self._keys(email, address)[0], None)
+        by_email, by_address = self._keys(email, address)
+        self._failures.pop(by_email, None)
+        failures = self._failures.get(by_address)
+        if failures:
+            failures.pop()

@@ -116,6 +116,20 @@ async def test_sign_in_attempts_are_limited_and_audited(world: World) -> None:
     assert all(PASSWORD not in str(e.details) and "wrong" not in str(e.details) for e in events)
 
 
+async def test_a_burst_of_concurrent_guesses_gets_no_more_than_the_allowance(world: World) -> None:
+    async with ConsoleClient(world.coord.url) as c:
+        await c.page("/console/signin")
+
+        async def guess(i: int) -> int:
+            async with c.http.post(f"{c.url}/console/api/signin", json={"email": ADMIN_B, "password": f"guess {i}"},
+                                   headers={"x-csrf-token": c.csrf}) as resp:
+                return resp.status
+
+        statuses = await asyncio.gather(*(guess(i) for i in range(12)))
+        assert sorted(statuses) == [401] * 5 + [429] * 7
+        await c.sign_in(ADMIN_B, expect=429)  # the right password too, until the window passes
+
+
 async def test_malformed_sign_ins_are_openai_shaped_400s(world: World) -> None:
     async with ConsoleClient(world.coord.url) as c:
         await c.page("/console/signin")
