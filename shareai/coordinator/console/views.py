@@ -29,6 +29,7 @@ from shareai.wire.errors import AccountingBacklog
 
 USAGE_GROUPS = ("day", "model", "route", "key")
 MODELS_WINDOW_S = 24 * 3600.0  # p50 latency and availability of each route over the last day
+AUDIT_SCAN = 10_000  # the newest events the audit page filters by actor and org
 
 
 class ConsoleData:
@@ -169,9 +170,9 @@ class ConsoleData:
 
     async def audit(self, log: AuditLog, *, org: str | None, action: str | None, actor: str | None,
                     limit: int = 500) -> list[dict[str, Any]]:
-        events = await log.list(action_prefix=action or None, limit=10_000)
+        events = await log.list(action_prefix=action or None, limit=AUDIT_SCAN, newest_first=True)
         rows = []
-        for e in reversed(events):  # newest first
+        for e in events:
             if actor and actor.lower() not in e.actor.lower():
                 continue
             if org is not None and self.event_org(e) != org:

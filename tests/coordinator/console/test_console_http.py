@@ -320,3 +320,28 @@ async def test_user_create_list_remove_on_the_command_line(world: World) -> None
         await c.get("me", expect=401)
     code, _, err = await _cli(url, "user", "remove", "cli@org-a.test")
     assert code == 1 and "404" in err
+
+
+async def test_static_files_are_a_fixed_set_served_with_the_policy(world: World) -> None:
+    async with ConsoleClient(world.coord.url) as c:
+        async with c.http.get(f"{c.url}/console/static/js/lib.js") as resp:
+            assert resp.status == 200 and resp.content_type == "text/javascript"
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
+            assert resp.headers["Content-Security-Policy"] == CSP
+        for path in ("../subsystem.py", "..%2f..%2fcompose.py", "js/../../passwords.py", "nope.js",
+                     "vendor/uplot/LICENSE"):
+            async with c.http.get(f"{c.url}/console/static/{path}") as resp:
+                assert resp.status == 404, path
+        status, _, _ = await c.page("/console/not-a-page")
+        assert status == 404
+
+
+async def test_the_audit_page_shows_the_newest_events_first(world: World) -> None:
+    async with ConsoleClient(world.coord.url) as c:
+        await c.sign_in(OWNER)
+        for i in range(3):
+            await c.post("keys", {"name": f"k{i}", "org": "org-a"}, expect=201)
+        rows = (await c.get("audit?action=key.create"))["data"]
+        names = [r["details"]["name"] for r in rows]
+        assert names[:3] == ["k2", "k1", "k0"]
+        assert [r["ts"] for r in rows] == sorted((r["ts"] for r in rows), reverse=True)
