@@ -62,10 +62,22 @@ function drawChart(days) {
   }, data, chartBox);
 }
 
+// A share of the period's total as a <meter> (a bar chart per row that needs no inline style).
+function share(field, total) {
+  return {
+    label: field === "cost_usd" ? "Share of cost" : "Share of tokens",
+    value: (g) => el("meter", { min: 0, max: 1, value: total ? g[field] / total : 0,
+                                title: `${total ? ((100 * g[field]) / total).toFixed(1) : 0} %` }),
+  };
+}
+
 function groupTable(title, by, report, testid) {
+  const cost = report.data.reduce((s, g) => s + g.cost_usd, 0);
+  const tokens = report.data.reduce((s, g) => s + g.total_tokens, 0);
   return el("section", {},
     el("h2", {}, title),
-    table([{ label: by === "route" ? "Route" : "Model", value: (g) => g.group }, ...COLUMNS], report.data,
+    table([{ label: by === "route" ? "Route" : "Model", value: (g) => g.group }, ...COLUMNS,
+           share("total_tokens", tokens), share("cost_usd", cost)], report.data,
           { tableTestId: testid, rowTestId: `${testid}-row`, emptyText: "No requests in this period yet." }));
 }
 
