@@ -31,6 +31,7 @@ from shareai.coordinator.console.security import (
     check_csrf,
     clear_cookie,
     harden,
+    public_origin,
     set_cookie,
 )
 from shareai.coordinator.console.sessions import Session, SessionStore
@@ -50,13 +51,14 @@ class NotSignedIn(AuthenticationError):
 
 class ConsoleAuth:
     def __init__(self, users: UserDirectory, sessions: SessionStore, limiter: SigninLimiter, audit: AuditLog, *,
-                 secure: bool, revoke_key: RevokeKey) -> None:
+                 secure: bool, revoke_key: RevokeKey, public_url: str | None = None) -> None:
         self.users = users
         self.sessions = sessions
         self.limiter = limiter
         self._audit = audit
         self._secure = secure
         self._revoke_key = revoke_key
+        self._origin = public_origin(public_url)
 
     # -- per request -----------------------------------------------------------------------------
 
@@ -77,7 +79,7 @@ class ConsoleAuth:
 
     def changing(self, request: web.Request) -> tuple[Viewer, Session]:
         viewer, session = self.viewer(request)
-        check_csrf(request, session.csrf)
+        check_csrf(request, session.csrf, origin=self._origin)
         return viewer, session
 
     def signin_token(self, request: web.Request, response: web.StreamResponse) -> str:
@@ -91,7 +93,7 @@ class ConsoleAuth:
     # -- routes ----------------------------------------------------------------------------------
 
     async def signin(self, request: web.Request) -> web.StreamResponse:
-        check_csrf(request, request.cookies.get(SIGNIN_COOKIE))
+        check_csrf(request, request.cookies.get(SIGNIN_COOKIE), origin=self._origin)
         body = await read_json(request, 16 * 1024)
         if not isinstance(body, dict):
             raise InvalidRequest("The body must be a JSON object.")
@@ -112,6 +114,9 @@ class ConsoleAuth:
                                address=address)
             raise AuthenticationError("Wrong email or password.", code="invalid_credentials")
         self.limiter.succeeded(email, address)
+        previous = self.sessions.end(request.cookies.get(SESSION_COOKIE))  # a new id on every sign-in
+        if previous is not None:
+            await self.end(user.actor, [previous])
         return self._start_session(user, address)
 
     def _start_session(self, user: User, address: str) -> web.StreamResponse:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hmac
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -61,18 +62,26 @@ def one_header(request: web.Request, name: str) -> str | None:
     return values[0] if values else None
 
 
-def check_origin(request: web.Request) -> None:
+def public_origin(public_url: str | None) -> str | None:
+    """The origin of `[server] public_url` (behind a TLS-terminating proxy the browser's `Origin`
+    is that, not the scheme and host the coordinator itself sees)."""
+    if not public_url:
+        return None
+    parts = urlsplit(public_url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def check_origin(request: web.Request, also: str | None = None) -> None:
     """A browser names the page's origin on cross-site requests; it must be us."""
     origin = one_header(request, "Origin")
     if origin is None:
         return
-    expected = f"{request.scheme}://{request.host}"
-    if origin != expected:
+    if origin not in (f"{request.scheme}://{request.host}", also):
         raise CsrfRefused("The request comes from another site.")
 
 
-def check_csrf(request: web.Request, expected: str | None) -> None:
-    check_origin(request)
+def check_csrf(request: web.Request, expected: str | None, *, origin: str | None = None) -> None:
+    check_origin(request, origin)
     sent = one_header(request, CSRF_HEADER)
     if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfRefused("Missing or wrong CSRF token; reload the page.")

@@ -71,7 +71,7 @@ class ConsoleSubsystem:
     async def start(self, host: Host) -> None:
         self.users = await UserDirectory.load(host.db, host.audit, self._clock)
         self.auth = ConsoleAuth(self.users, self.sessions, self.limiter, host.audit, secure=self._config.tls,
-                                revoke_key=self._revoke_key)
+                                revoke_key=self._revoke_key, public_url=self._config.public_url)
         ConsolePages(self.auth).add_routes(host.http_app)
         ConsoleAPI(self.auth, self.data, host.audit, EnrollCommands(self._config, host),
                    clock=self._clock).add_routes(host.http_app)

@@ -67,6 +67,18 @@ def _session_cookie(c: ConsoleClient) -> str:
     return next(m.value for m in c.http.cookie_jar if m.key == "shareai_console")
 
 
+async def test_signing_in_replaces_a_planted_session_cookie(world: World) -> None:
+    async with ConsoleClient(world.coord.url) as victim, ConsoleClient(world.coord.url) as attacker:
+        await attacker.sign_in(ADMIN_B)
+        planted = _session_cookie(attacker)
+        await victim.page("/console/signin")
+        victim.http.cookie_jar.update_cookies({"shareai_console": planted})
+        await victim.call("POST", "signin", {"email": ADMIN_A, "password": PASSWORD})
+        assert _session_cookie(victim) != planted  # a new id on every sign-in, the old one ended
+        await attacker.get("me", expect=401)
+        assert (await victim.get("me"))["email"] == ADMIN_A
+
+
 async def test_every_state_changing_call_needs_the_sessions_csrf_token(world: World) -> None:
     node_a, key_a = world.nodes["org-a"], world.keys["org-a"]
     calls = [("keys", {"name": "x"}), ("enroll", {}), ("playground/key", {}), (f"nodes/{node_a}/drain", None),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shareai.coordinator.console.passwords import hash_password, verify_password
+from shareai.coordinator.console.security import public_origin
 from shareai.coordinator.console.sessions import SessionStore, expired
 from shareai.coordinator.console.signin import ADDRESS_FACTOR, SigninLimiter
 from tests.clock import ManualClock as Clock
@@ -69,3 +70,9 @@ def test_passwords_are_salted_scrypt_hashes() -> None:
     assert verify_password("correct horse battery", a) and verify_password("correct horse battery", b)
     assert not verify_password("correct horse batterY", a)
     assert not verify_password("x", "not-a-hash") and not verify_password("x", "scrypt$1$2$3$$")
+
+
+def test_the_public_url_names_the_origin_browsers_send_behind_a_proxy() -> None:
+    assert public_origin("https://console.example.com/") == "https://console.example.com"
+    assert public_origin("https://console.example.com:8443/base") == "https://console.example.com:8443"
+    assert public_origin(None) is None and public_origin("not a url") is None
