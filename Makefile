@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## System tools the tests use (the installer tests: shellcheck, systemd-analyze, curl); apt installs
+## System tools the tests use (the installer tests: shellcheck, systemd-analyze, curl; the console tests:
+## Debian's chromium, driven by Playwright, which never downloads browsers of its own); apt installs
 ## whichever is missing.
-TOOLS := shellcheck:shellcheck systemd-analyze:systemd curl:curl
+TOOLS := shellcheck:shellcheck systemd-analyze:systemd curl:curl chromium:chromium
 tools:
 	@missing=""; for pair in $(TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \

@@ -13,8 +13,9 @@ source tree; the metadata comes from the editable install's dist-info).
 The output is reproducible: entries sorted, fixed timestamps and permissions, so the same files
 give the same bytes and the same SHA-256, whichever copy (checkout or installed) is packaged.
 Package files are those the project's package-data rules ship (`*.py`, `*.pyi`, `py.typed`,
-`*.sh`, `*.ps1`); caches and stray files are left out. Stdlib only, on purpose: it must run in
-any environment the coordinator was installed into.
+`*.sh`, `*.ps1`, and the console's `*.js`, `*.css`, `LICENSE`, `VERSION`); caches and stray
+files are left out. Stdlib only, on purpose: it must run in any environment the coordinator was
+installed into.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ import shareai
 DIST_NAME = "shareai"
 TAG = "py3-none-any"
 # What pyproject's package data ships; anything else under the package folder stays out.
-_SUFFIXES = (".py", ".pyi", ".sh", ".ps1")
-_NAMES = ("py.typed",)
+_SUFFIXES = (".py", ".pyi", ".sh", ".ps1", ".js", ".css")  # .js/.css: the console's static files
+_NAMES = ("py.typed", "LICENSE", "VERSION")  # LICENSE, VERSION: the console's vendored uPlot
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the zip format's earliest date: no build time in the bytes
 
 

@@ -75,8 +75,11 @@ class AuditLog:
         return event
 
     async def list(
-        self, *, since: float | None = None, action_prefix: str | None = None, limit: int = 1000
+        self, *, since: float | None = None, action_prefix: str | None = None, limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[AuditEvent]:
+        """Events in the order recorded, the first `limit` of them; `newest_first`: the last `limit`,
+        newest first (the console's audit page)."""
         try:
             await self._writer.flush()  # the list includes everything recorded before it was asked
         except Exception:  # logged by the writer; the events stay pending for its next attempt
@@ -87,7 +90,7 @@ class AuditLog:
         if action_prefix:
             sql += " AND action LIKE ? ESCAPE '\\'"
             params.append(action_prefix.replace("%", r"\%") + "%")
-        sql += " ORDER BY id LIMIT ?"
+        sql += " ORDER BY id DESC LIMIT ?" if newest_first else " ORDER BY id LIMIT ?"
         params.append(limit)
         rows = await self._db.fetchall(sql, params)
         return [AuditEvent(r["ts"], r["actor"], r["action"], r["target"], json.loads(r["details"])) for r in rows]

@@ -141,6 +141,10 @@ def _add_groups() -> None:
     app.add_typer(token_app, name="token")
     app.add_typer(nodes_app, name="nodes")
 
+    from shareai.coordinator.console.cli import user_app
+
+    app.add_typer(user_app, name="user")
+
     from shareai.coordinator.governance.cli import GROUPS
 
     for name, group in GROUPS.items():

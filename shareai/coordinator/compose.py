@@ -18,8 +18,11 @@ Who constructs whom, in order (each part gets its collaborators as typed objects
     install   = InstallSubsystem(config)
     gateway   = GatewaySubsystem(config, directory=fleet.directory,
                                  authenticator=governance, governor=governance)
+    console   = ConsoleSubsystem(config, fleet=fleet, governance=governance,   (only with governance:
+                                 gateway=gateway)                              users belong to orgs)
     openapi   = OpenApiSubsystem()                       the API description at GET /openapi.json
-    Coordinator(config, [fleet, governance, fleet_admin, install, gateway, openapi], admin=admin, tls=tls,
+    Coordinator(config, [fleet, governance, fleet_admin, install, gateway, console, openapi], admin=admin,
+                tls=tls,
                 clock=clock)
 
 The database and the audit log need the event loop and are opened by `Coordinator.start`, before
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 from shareai.coordinator.admin import AdminAuth
 from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import CoordinatorConfig
+from shareai.coordinator.console.subsystem import ConsoleOptions, ConsoleSubsystem
 from shareai.coordinator.fleet.admin_routes import FleetAdminRoutes
 from shareai.coordinator.fleet.subsystem import FleetSubsystem
 from shareai.coordinator.gateway.fallbacks import AnyOrg, NoopGovernor, StaticKeyAuthenticator
@@ -74,6 +78,7 @@ class Parts:
     install: InstallSubsystem
     gateway: GatewaySubsystem
     openapi: OpenApiSubsystem
+    console: ConsoleSubsystem | None = None  # None only with `[governance] enabled = false`
 
 
 class ComposedCoordinator(Coordinator):
@@ -84,21 +89,27 @@ class ComposedCoordinator(Coordinator):
         order: list[Subsystem] = [parts.fleet]
         if parts.governance is not None:
             order.append(parts.governance)
-        order += [parts.fleet_admin, parts.install, parts.gateway, parts.openapi]
+        order += [parts.fleet_admin, parts.install, parts.gateway]
+        if parts.console is not None:
+            order.append(parts.console)
+        order.append(parts.openapi)  # last: it describes the routes the others added
         super().__init__(config, order, admin=admin, tls=tls, clock=clock)
         self.parts = parts
         self.fleet = parts.fleet
         self.governance = parts.governance
         self.gateway = parts.gateway
+        self.console = parts.console
 
 
 def build_coordinator(config: CoordinatorConfig, *, admin_key: str | None = None,
                       clock: Callable[[], float] = time.time,
-                      gateway_options: GatewayOptions | None = None) -> ComposedCoordinator:
+                      gateway_options: GatewayOptions | None = None,
+                      console_options: ConsoleOptions | None = None) -> ComposedCoordinator:
     """The whole coordinator for `config`, every part constructed here, in dependency order.
 
     `clock` is wall time for every part (tests pass a fake one); `gateway_options` replaces the
-    `[routing]` tunables (tests shorten breaker cooldowns)."""
+    `[routing]` tunables (tests shorten breaker cooldowns); `console_options` the console's session
+    and sign-in limits (tests shorten them)."""
     tls = load_tls(config)
     admin = load_admin(config, admin_key)
     fleet = FleetSubsystem(config, clock=clock)
@@ -116,13 +127,19 @@ def build_coordinator(config: CoordinatorConfig, *, admin_key: str | None = None
         orgs = AnyOrg()
         log.warning("governance disabled ([governance] enabled = false): no orgs, keys, limits, quotas or "
                     "accounting; only the admin key and [auth] api_keys are accepted")
+    gateway = GatewaySubsystem(config, directory=fleet.directory, authenticator=authenticator,
+                               governor=governor, settings=gateway_options)
+    console = None
+    if governance is not None:
+        console = ConsoleSubsystem(config, fleet=fleet, governance=governance, gateway=gateway, clock=clock,
+                                   options=console_options)
     parts = Parts(
         fleet=fleet,
         governance=governance,
         fleet_admin=FleetAdminRoutes(fleet, orgs),
         install=InstallSubsystem(config),
-        gateway=GatewaySubsystem(config, directory=fleet.directory, authenticator=authenticator,
-                                 governor=governor, settings=gateway_options),
+        gateway=gateway,
+        console=console,
         openapi=OpenApiSubsystem(),
     )
     return ComposedCoordinator(config, parts, admin=admin, tls=tls, clock=clock)

@@ -1,0 +1,3 @@
+import { bindSignout } from "./lib.js";
+
+bindSignout();
