@@ -171,6 +171,15 @@ def _admin_paths() -> dict[str, Any]:
                              description="Its keys and limits go; its enrollment tokens and nodes are revoked "
                                          "(out of routing at once, audited); its usage records stay."),
         },
+        "/admin/v1/users": {
+            "get": _admin("listUsers", "Console users (never their passwords)", ref("UserList"), parameters=[org_q]),
+            "post": _admin("createUser", "Create a console user (owner, or admin/member of one org)", ref("User"),
+                           404, status=201, body=json_body(ref("UserCreate"))),
+        },
+        "/admin/v1/users/{ident}": {
+            "delete": _admin("removeUser", "Remove a console user (their sessions end at once)", ref("UserRemoved"),
+                             404, parameters=[path_param("ident", "The user's id or email.")]),
+        },
         "/admin/v1/keys": {
             "get": _admin("listKeys", "API keys (never their secrets)", ref("ApiKeyList"), parameters=[org_q]),
             "post": _admin("createKey", "Create an API key (its secret is shown once)", ref("ApiKeyWithSecret"), 404,

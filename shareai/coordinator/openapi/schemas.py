@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from shareai.coordinator.config import POLICIES
+from shareai.coordinator.console.accounts import ROLES as USER_ROLES
 from shareai.coordinator.fleet.admin_routes import MAX_TTL_S, MAX_USES
 from shareai.coordinator.governance.models import CACHE_MODES
 from shareai.coordinator.governance.reports import GROUPS
@@ -358,6 +359,13 @@ _FAULT_SET = _obj({"route": {"type": "string", "minLength": 1,
                              "description": "A provider name or `node:<id>` (404 for an unknown provider)."},
                    "enabled": {**_BOOLEAN, "default": True}}, ("route",))
 
+_USER = _obj({"id": _STRING, "email": _STRING, "role": {"type": "string", "enum": list(USER_ROLES)},
+              "org": nullable(_STRING), "created_at": _TIME}, ("id", "email", "role", "org", "created_at"),
+             description="A console user (never the password or its hash).")
+_USER_CREATE = _obj({"email": _STRING, "password": _STRING, "role": {"type": "string", "enum": list(USER_ROLES)},
+                     "org": {**_STRING, "description": "Required for `admin` and `member`; none for `owner`."}},
+                    ("email", "password", "role"))
+
 
 def _list(item: Schema) -> Schema:
     return _obj({"data": {"type": "array", "items": item}}, ("data",))
@@ -387,6 +395,10 @@ SCHEMAS: dict[str, Schema] = {
     "OrgCreate": _ORG_CREATE,
     "OrgUpdate": _ORG_UPDATE,
     "OrgDeleted": _ORG_DELETED,
+    "User": _USER,
+    "UserList": _list(ref("User")),
+    "UserCreate": _USER_CREATE,
+    "UserRemoved": {"allOf": [ref("User"), _obj({"removed": {"const": True}}, ("removed",))]},
     "ApiKey": _KEY,
     "ApiKeyList": _list(ref("ApiKey")),
     "ApiKeyWithSecret": _KEY_SECRET,

@@ -27,16 +27,21 @@ from shareai.wire import jsonc
 log = logging.getLogger(__name__)
 
 ROUTE = "/openapi.json"
+CONSOLE_PREFIX = "/console"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _TYPED_PARAM = re.compile(r"\{(\w+):[^}]*\}")  # aiohttp's `{model:.+}` is OpenAPI's `{model}`
 
 
 def served_operations(app: web.Application) -> set[tuple[str, str]]:
     """(method, path) of every route on `app`, lowercase methods and OpenAPI path templates. HEAD is
-    left out: aiohttp adds it to every GET by itself."""
+    left out: aiohttp adds it to every GET by itself. So is the console (`/console`, `/console/...`): its
+    pages and their JSON calls are bound to a signed-in browser session (cookie + CSRF token) and are
+    the console's own, not an API for clients; the users it signs in are managed at `/admin/v1/users`."""
     ops = set()
     for route in app.router.routes():
         if route.method == "HEAD" or route.resource is None:
+            continue
+        if route.resource.canonical == CONSOLE_PREFIX or route.resource.canonical.startswith(CONSOLE_PREFIX + "/"):
             continue
         ops.add((route.method.lower(), _TYPED_PARAM.sub(r"{\1}", route.resource.canonical)))
     return ops
