@@ -9,7 +9,7 @@ one route with `x-shareai-route`, so every case runs once per route.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from shareai.coordinator.app import Coordinator
 from shareai.coordinator.config import CoordinatorConfig
 from shareai.coordinator.gateway.fallbacks import NoopGovernor
 from shareai.testing.fake_provider import FakeProvider
+from shareai.wire.capabilities import CHAT, COMPLETIONS, node_features
 from tests.coordinator.gateway.helpers import ADMIN_KEY, KEY, MODEL, StaticDirectory, node_route, provider
 from tests.coordinator.parts import gateway_coordinator
 
@@ -60,7 +61,10 @@ async def deployment(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
     for server in servers:
         server.set_data_plane_secret("ns_secret")
         urls.append(f"http://127.0.0.1:{await server.start()}/v1")
-    directory = StaticDirectory([node_route("n1", urls[0]), node_route("busy", urls[1])])
+    # n1 advertises what a current agent does (tool calls included); without `features` a route counts as a
+    # pre-capabilities agent.
+    n1 = replace(node_route("n1", urls[0]), features={e: node_features(e) for e in (CHAT, COMPLETIONS)})
+    directory = StaticDirectory([n1, node_route("busy", urls[1])])
     data_dir: Path = tmp_path_factory.mktemp("clients")
     cfg = CoordinatorConfig(http_host="127.0.0.1", http_port=0, grpc_host="127.0.0.1", grpc_port=0,
                             data_dir=data_dir, api_keys=[KEY], providers=[provider(PROVIDER, up)]).validate()

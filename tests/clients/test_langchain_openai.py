@@ -1,6 +1,6 @@
 """langchain-openai's `ChatOpenAI` against a provider route and a node route: invoke, stream,
-batch, `with_structured_output`, and `bind_tools` (provider route: node-side tools come with the
-node's tool calling)."""
+batch, `with_structured_output` (json_schema on both routes, function calling on both), and
+`bind_tools` round trips on both (the node calls tools itself)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage, FunctionMessage, HumanMessage, To
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from tests.clients.conftest import PROVIDER, ROUTES, Deployment
+from tests.clients.conftest import NODE, PROVIDER, ROUTES, Deployment
 from tests.coordinator.gateway.helpers import KEY, MODEL
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
@@ -82,3 +82,26 @@ async def test_a_legacy_function_message_is_accepted_on_a_provider(deployment: D
     assert answer.content == "The tool said: rainy"
     assert deployment.provider.bodies[-1]["messages"][-1] == {"role": "function", "name": "weather",
                                                                "content": "rainy"}
+
+
+async def test_bind_tools_round_trip_on_a_node(deployment: Deployment) -> None:
+    """The node calls tools itself (grammar-constrained; the light backend fills the schema minimally)."""
+    llm = _chat(deployment, NODE).bind_tools([Weather])
+    first = await llm.ainvoke([HumanMessage("weather in Paris?")])
+    assert isinstance(first, AIMessage) and first.tool_calls, first
+    call = first.tool_calls[0]
+    assert call["name"] == "Weather" and Weather.model_validate(call["args"]) is not None
+    assert first.response_metadata["finish_reason"] == "tool_calls"
+    streamed: Any = None
+    async for chunk in llm.astream([HumanMessage("weather in Paris?")]):
+        streamed = chunk if streamed is None else streamed + chunk
+    assert [(c["name"], c["args"]) for c in streamed.tool_calls] == [(call["name"], call["args"])]
+    final = await llm.ainvoke([HumanMessage("weather in Paris?"), first,
+                               ToolMessage("sunny", tool_call_id=str(call["id"]))])
+    assert isinstance(final.content, str) and final.content and not final.tool_calls
+
+
+async def test_with_structured_output_function_calling_on_a_node(deployment: Deployment) -> None:
+    structured = _chat(deployment, NODE).with_structured_output(Weather, method="function_calling")
+    out = await structured.ainvoke("weather in Paris?")
+    assert isinstance(out, Weather)
