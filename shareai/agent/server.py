@@ -41,6 +41,7 @@ from shareai.agent.metrics import CONTENT_TYPE, AgentMetrics
 from shareai.agent.responses import Reply, embeddings_body, finish_reason
 from shareai.agent.slots import ModelLoad, ModelPool, Work, load_pools
 from shareai.agent.toolcalls import ParsedPiece, TextPiece, ToolCallParser
+from shareai.wire.embedding_request import parse_embedding_request
 from shareai.wire.errors import (
     AuthenticationError,
     InvalidRequest,
@@ -57,7 +58,6 @@ from shareai.wire.validation import (
     CompletionRequest,
     parse_chat_request,
     parse_completion_request,
-    parse_embedding_request,
 )
 
 __all__ = ["AgentServer", "ModelLoad", "ModelPool", "load_pools"]

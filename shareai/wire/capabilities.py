@@ -35,12 +35,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shareai.wire.embedding_request import parse_embedding_request
 from shareai.wire.errors import InvalidRequest
 from shareai.wire.validation import (
     as_integer,
     parse_chat_request,
     parse_completion_request,
-    parse_embedding_request,
 )
 
 CHAT = "chat.completions"
